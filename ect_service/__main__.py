@@ -1,0 +1,3 @@
+from ect_service.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Run a real server process on loopback: the one helper that tests and benchmarks share.
+
+    with ServerProcess(db_url) as server:
+        stub = server.stub()
+
+The child is started with `python -m ect_service serve --port 0`, its bound address is read from
+its ready line, and it is used only once its health check says SERVING. Its standard input is a
+pipe held by this process: should this process die without stopping it, the server sees the pipe
+close and stops by itself, so no server outlives its owner.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ect_service.server import READY_LINE_PREFIX
+from ect_service.v1 import workflow_pb2_grpc
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        pool_size: int | None = None,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.db_url = db_url
+        self.args = [sys.executable, "-m", "ect_service", "serve", "--db", db_url, "--port", "0"]
+        if pool_size is not None:
+            self.args += ["--pool-size", str(pool_size)]
+        self.args += ["--stop-on-stdin-eof", *extra_args]
+        self.env = {**os.environ, **(env or {})}
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+        self.target = ""
+        self._channels: list[grpc.Channel] = []
+        self.stderr_lines: deque[str] = deque(maxlen=200)  # the server's log tail, for errors
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            self.args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            text=True,
+        )
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        try:
+            self.target = self._read_ready_line()
+            self._wait_serving()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _read_ready_line(self) -> str:
+        deadline = time.monotonic() + self.startup_timeout
+        # stdout carries only the ready line; a reader thread keeps the timeout honest.
+        found: list[str] = []
+        reader = threading.Thread(target=lambda: found.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(max(0.0, deadline - time.monotonic()))
+        line = found[0] if found else ""
+        if not line.startswith(READY_LINE_PREFIX):
+            raise ServerStartError(
+                f"server did not report its address (exit code {self.process.poll()}): "
+                + " | ".join(list(self.stderr_lines)[-5:])
+            )
+        return line[len(READY_LINE_PREFIX):].strip()
+
+    def _wait_serving(self) -> None:
+        with grpc.insecure_channel(self.target) as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=self.startup_timeout, wait_for_ready=True
+            )
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            raise ServerStartError(f"server at {self.target} is not SERVING: {response.status}")
+
+    def _drain_stderr(self) -> None:
+        for line in self.process.stderr:
+            self.stderr_lines.append(line.rstrip())
+
+    def channel(self) -> grpc.Channel:
+        channel = grpc.insecure_channel(self.target)
+        self._channels.append(channel)
+        return channel
+
+    def stub(self) -> workflow_pb2_grpc.WorkflowServiceStub:
+        return workflow_pb2_grpc.WorkflowServiceStub(self.channel())
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send `sig` and wait for the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Stop gracefully; kill if the grace period is not honoured. Safe to call twice."""
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
+        if self.process is None:
+            return None
+        try:
+            return self.terminate(signal.SIGTERM, timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+        finally:
+            if self.process.stdin:
+                self.process.stdin.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,44 @@
+"""The service's reads. Blocking calls: the servicer runs them on its database threads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import Engine, Row, select, true
+
+from ect_service.schema import users, workflows
+
+# The first batch is small so the first item leaves quickly; later ones amortise round trips.
+FIRST_BATCH_SIZE = 64
+BATCH_SIZE = 1_000
+
+ONLINE_USERS = (
+    select(users.c.id, users.c.name, users.c.last_active)
+    .where(users.c.is_online == true())
+    .order_by(users.c.id)
+)
+
+
+def get_workflow(engine: Engine, workflow_id: str) -> Row | None:
+    with engine.connect() as conn:
+        return conn.execute(select(workflows).where(workflows.c.id == workflow_id)).first()
+
+
+def online_users(engine: Engine) -> Sequence[Row]:
+    """Every online user at once: the buffering counterpart of online_user_batches."""
+    with engine.connect() as conn:
+        return conn.execute(ONLINE_USERS).all()
+
+
+def online_user_batches(engine: Engine) -> Iterator[Sequence[Row]]:
+    """Online users in batches read from an open cursor (server-side where the driver has one).
+
+    Memory is bounded by one batch whatever the number of rows. Closing the generator early (a
+    cancelled stream) closes the cursor and returns the connection to the pool.
+    """
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True).execute(ONLINE_USERS)
+        batch = result.fetchmany(FIRST_BATCH_SIZE)
+        while batch:
+            yield batch
+            batch = result.fetchmany(BATCH_SIZE)

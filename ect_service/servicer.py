@@ -1,0 +1,100 @@
+"""The WorkflowService implementation: validates requests, runs queries, maps rows to messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from datetime import datetime, timezone
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ect_service import queries
+from ect_service.db_threads import DatabaseThreads
+from ect_service.schema import WORKFLOW_ID_MAX_LENGTH
+from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1)
+_ONLINE = workflow_pb2.USER_STATUS_ONLINE
+
+
+def timestamp(value: datetime) -> Timestamp:
+    """A naive-UTC (or aware) datetime as a protobuf Timestamp."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    delta = value - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1_000)
+
+
+def user_item(row) -> workflow_pb2.UserOnlineItem:
+    return workflow_pb2.UserOnlineItem(
+        user_id=row.id, user_name=row.name, status=_ONLINE, last_active=timestamp(row.last_active)
+    )
+
+
+class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
+    def __init__(self, db: DatabaseThreads) -> None:
+        self._db = db
+
+    async def GetWorkflow(
+        self, request: workflow_pb2.GetWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> workflow_pb2.GetWorkflowResponse:
+        if not request.id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "workflow id must not be empty")
+        if len(request.id) > WORKFLOW_ID_MAX_LENGTH:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"workflow id is {len(request.id)} characters; at most {WORKFLOW_ID_MAX_LENGTH} allowed",
+            )
+        async with _database_errors(context):
+            row = await self._db.call(queries.get_workflow, request.id)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"workflow {request.id!r} not found")
+        return workflow_pb2.GetWorkflowResponse(
+            id=row.id,
+            title=row.title,
+            status=row.status,
+            created_date=timestamp(row.created_date),
+            modified_date=timestamp(row.modified_date),
+        )
+
+    async def GetUsersOnline(
+        self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
+    ) -> workflow_pb2.GetUsersOnlineResponse:
+        async with _database_errors(context):
+            rows = await self._db.call(queries.online_users)
+        return workflow_pb2.GetUsersOnlineResponse(items=[user_item(row) for row in rows])
+
+    async def GetUsersOnlineStream(
+        self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[workflow_pb2.UserOnlineItem]:
+        async with _database_errors(context):
+            async with aclosing(self._db.stream(queries.online_user_batches)) as batches:
+                async for batch in batches:
+                    for row in batch:
+                        yield user_item(row)
+
+
+@asynccontextmanager
+async def _database_errors(context: grpc.aio.ServicerContext):
+    """Database failures become a status with the driver's reason; the server keeps serving.
+
+    A lost or refused connection is UNAVAILABLE (worth retrying: the pool reconnects once the
+    database is back); any other database error is INTERNAL.
+    """
+    try:
+        yield
+    except (DBAPIError, PoolTimeoutError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        unreachable = isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        )
+        if unreachable:
+            log.warning("database unavailable: %s", reason)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {reason}")
+        log.error("database error: %s", reason)
+        await context.abort(grpc.StatusCode.INTERNAL, f"database error: {reason}")
