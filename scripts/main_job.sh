@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: seed the SQLite file, start the server, stream from it.
+# The main job: benchmark the current commit on the embedded SQLite default with asv, record the
+# results under the project's machine name, publish the site and report the performance targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/ect-service seed
-.venv/bin/python -c '
-from ect_service.client import measure_stream
-from ect_service.database import resolve_url
-from ect_service.harness import ServerProcess
+unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL  # results of other databases need another machine name
 
-with ServerProcess(resolve_url().render_as_string(hide_password=False)) as server:
-    print(f"server on {server.target}")
-    for _ in range(3):
-        stats = measure_stream(server.stub(), timeout=60)
-        print(f"items: {stats.items}  first item: {stats.first_item_ms:.2f} ms  "
-              f"total: {stats.total_ms:.1f} ms  throughput: {stats.items_per_second:,.0f} items/s")
-'
+.venv/bin/python -m ect_perf machine
+.venv/bin/asv run --machine python-svc --show-stderr HEAD^!
+.venv/bin/asv publish
+.venv/bin/python -m ect_perf targets || echo "(some performance targets are not met; see above)"
+cat <<MSG
+
+The site is in html/ (it needs a web server; file:// will not load its data). Serve it on loopback:
+    .venv/bin/python -m http.server --bind 127.0.0.1 --directory html 8080
+and open http://127.0.0.1:8080/  (\`asv preview\` also works, but listens on every interface.)
+MSG

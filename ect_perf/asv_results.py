@@ -1,0 +1,53 @@
+"""Reading asv results through asv's own API: which results exist, and one benchmark's values."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+from asv.config import Config
+from asv.results import iter_results_for_machine
+
+
+class NoResults(LookupError):
+    """There are no results to read; the message says where none were found."""
+
+
+def load_config(path: str | Path = "asv.conf.json") -> Config:
+    if not Path(path).is_file():
+        raise NoResults(f"{path} not found: run from the repository root or pass --config")
+    return Config.load(str(path))
+
+
+def latest_result(config: Config, machine: str, commit: str | None = None):
+    """The result file of `commit` (a hash prefix), else of the newest commit measured on `machine`."""
+    machine_dir = Path(config.results_dir) / machine
+    if not (machine_dir / "machine.json").is_file():
+        raise NoResults(f"no asv results for machine {machine!r} in {config.results_dir}/")
+    results = list(iter_results_for_machine(config.results_dir, machine))
+    if commit:
+        results = [r for r in results if r.commit_hash.startswith(commit)]
+    if not results:
+        raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else ""))
+    return max(results, key=lambda r: (r.date or 0, r.started_at.get("", 0) if isinstance(r.started_at, dict) else 0))
+
+
+def values(result, benchmark: str) -> dict[tuple, float | None]:
+    """A benchmark's values keyed by parameter tuple (() when not parameterised); {} if not run."""
+    if benchmark not in result.get_all_result_keys():
+        return {}
+    params = result.get_result_params(benchmark)
+    raw = result.get_result_value(benchmark, params)
+    if not params:
+        return {(): raw[0] if isinstance(raw, list) else raw}
+    combos = [tuple(_plain(v) for v in combo) for combo in itertools.product(*params)]
+    return dict(zip(combos, raw))
+
+
+def _plain(value_repr: str):
+    """asv stores parameter values as their repr: "'p50'" -> 'p50', "100" -> 100."""
+    try:
+        return ast.literal_eval(value_repr)
+    except (ValueError, SyntaxError):
+        return value_repr
