@@ -16,7 +16,6 @@ import numpy as np
 
 try:
     import grpc
-    import grpc.experimental
 
     from ect_service.harness import ServerProcess
     from ect_service.seeding import seed_url

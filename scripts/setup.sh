@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Set up a fresh machine, idempotently: Debian packages (ODBC), a virtualenv in .venv, and this
-# project with every extra. Called by `make test` and `make run`; safe to run again.
+# Set up a fresh machine, idempotently: Debian packages (ODBC drivers; Chromium for the site test),
+# a virtualenv in .venv, and this project with every extra. Called by `make test` and `make run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(unixodbc odbc-mariadb)
+debian_packages=(unixodbc odbc-mariadb chromium chromium-driver)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,0 +1,110 @@
+"""The published site: `asv publish` of the committed results, served on loopback, in headless
+Chromium. The index lists the streaming benchmarks, a streaming benchmark's graph is drawn from
+more than one commit, and no page logs a JavaScript error.
+
+Set ECT_SCREENSHOT_DIR to keep the screenshots (the README's picture comes from here).
+"""
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MACHINE = "python-svc"
+GRAPH = "bench_throughput.StreamThroughput.time_drain_stream"
+STREAMING = [GRAPH, "bench_throughput.StreamThroughput.track_items_per_second",
+             "bench_latency.TimeToFirstItem.time_first_item"]
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The committed results published into a temporary folder and served on 127.0.0.1."""
+    if not (ROOT / "results" / MACHINE / "machine.json").exists():
+        pytest.fail(f"no committed results for {MACHINE} in results/")
+    html = tmp_path_factory.mktemp("site") / "html"
+    publish = subprocess.run([sys.executable, "-m", "asv", "publish", "--html-dir", str(html)],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert publish.returncode == 0, publish.stdout + publish.stderr
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield html, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.fail("Chromium and chromedriver are needed (Debian: chromium chromium-driver; make test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver, name: str) -> None:
+    if target := os.environ.get("ECT_SCREENSHOT_DIR"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(target) / name))
+
+
+def test_index_lists_the_streaming_benchmarks(site, browser):
+    _, url = site
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: GRAPH in d.page_source)
+    for name in STREAMING:
+        assert name in browser.page_source, f"{name} is not on the index page"
+    screenshot(browser, "index.png")
+    assert errors(browser) == []
+
+
+def test_streaming_graph_is_drawn_from_several_commits(site, browser):
+    html, url = site
+    # The data behind the graph: one point per measured commit.
+    graph_files = [p for p in html.glob(f"graphs/branch-main/**/{GRAPH}.json") if f"machine-{MACHINE}" in str(p)]
+    assert graph_files, "asv publish wrote no graph for the streaming benchmark"
+    points = [point for point in json.loads(graph_files[0].read_text()) if point[1] is not None]
+    assert len(points) > 1, f"the graph has {len(points)} measured commit(s)"
+
+    browser.get(f"{url}#{GRAPH}")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "canvas.flot-base"))
+    # flot draws one circle per point; count what the plot was given, as the page sees it.
+    drawn = browser.execute_script(
+        "var p = $('.flot-base').closest('.flot-base').parent().data('plot');"
+        "if (!p) return -1;"
+        "return p.getData().reduce(function (n, s) { return n + s.data.filter(function (d) {"
+        "  return d[1] !== null; }).length; }, 0);"
+    )
+    assert drawn == -1 or drawn > 1, f"the plot shows {drawn} point(s)"
+    screenshot(browser, "graph.png")
+    assert errors(browser) == []
