@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     machine = commands.add_parser("machine", help="register this machine with asv under the project's name")
     machine.add_argument("--name", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
 
+    publish = commands.add_parser("publish", help="asv publish, with the site's libraries served locally")
+    publish.add_argument("--html-dir", type=Path, default=Path("html"), help="output folder (default: %(default)s)")
+    publish.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+
     targets = commands.add_parser("targets", help="the specification's performance targets: pass or fail")
     targets.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
     targets.add_argument("--commit", help="commit hash (prefix) to report; default: the newest measured")
@@ -58,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         MachineCollection.save(args.name, info)
         ram_gib = int(info["ram"]) / 2**30 if str(info["ram"]).isdigit() else info["ram"]
         print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram_gib:.0f} GiB, {info['os']}")
+        return 0
+    if args.command == "publish":
+        from ect_perf.site import SiteError, publish
+
+        try:
+            publish(args.html_dir, args.config)
+        except SiteError as exc:
+            print(f"ect_perf publish: {exc}", file=sys.stderr)
+            return 1
+        print(f"site written to {args.html_dir}/")
         return 0
     from ect_perf.asv_results import NoResults, latest_result, load_config
 

@@ -30,7 +30,7 @@ def latest_result(config: Config, machine: str, commit: str | None = None):
         results = [r for r in results if r.commit_hash.startswith(commit)]
     if not results:
         raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else ""))
-    return max(results, key=lambda r: (r.date or 0, r.started_at.get("", 0) if isinstance(r.started_at, dict) else 0))
+    return max(results, key=lambda r: r.date or 0)  # date: the commit's author time
 
 
 def values(result, benchmark: str) -> dict[tuple, float | None]:

@@ -7,11 +7,11 @@ unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL  # results of other databases need
 
 .venv/bin/python -m ect_perf machine
 .venv/bin/asv run --machine python-svc --show-stderr HEAD^!
-.venv/bin/asv publish
+.venv/bin/python -m ect_perf publish
 .venv/bin/python -m ect_perf targets || echo "(some performance targets are not met; see above)"
 cat <<MSG
 
 The site is in html/ (it needs a web server; file:// will not load its data). Serve it on loopback:
     .venv/bin/python -m http.server --bind 127.0.0.1 --directory html 8080
-and open http://127.0.0.1:8080/  (\`asv preview\` also works, but listens on every interface.)
+and open http://127.0.0.1:8080/
 MSG
