@@ -56,6 +56,22 @@ def test_shutdown_lets_an_open_stream_finish_within_the_grace_period(sqlite_url)
         process.stop()
 
 
+def test_health_watchers_see_not_serving_on_shutdown(sqlite_url):
+    process = ServerProcess(sqlite_url, extra_args=["--grace", "20"]).start()
+    try:
+        watch = health_pb2_grpc.HealthStub(process.channel()).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        stream = process.stub().GetUsersOnlineStream(EMPTY, timeout=30)
+        next(stream)  # an open call keeps the server in its grace period
+        process.process.send_signal(signal.SIGTERM)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # a watch never ends by itself: it would hold the server for the whole grace
+        assert 1 + sum(1 for _ in stream) == 5_000
+        assert process.process.wait(20) == 0
+    finally:
+        process.stop()
+
+
 def test_stdin_eof_stops_an_orphaned_server(small_sqlite_url):
     process = ServerProcess(small_sqlite_url).start()
     process.process.stdin.close()  # what the owner's death does to the pipe
