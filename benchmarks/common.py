@@ -6,8 +6,8 @@ benchmarks needing it skip (NotImplementedError in setup); the suite itself alwa
 asv calls setup_cache once per environment and commit (the database is seeded in the directory it
 gives), then starts a fresh process for each benchmark: setup starts that commit's server on
 127.0.0.1 (port 0), waits for health SERVING and pins server and client to separate cores;
-teardown stops the server. Should a benchmark process be
-killed (timeout), the server notices its closed stdin and stops by itself.
+teardown stops the server. Should a benchmark process be killed (timeout), the server notices its
+closed stdin and stops by itself.
 """
 
 import os

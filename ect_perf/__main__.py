@@ -51,52 +51,65 @@ def _factor(text: str) -> float:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "machine":
-        from asv.machine import Machine, MachineCollection
+def _machine(args) -> int:
+    from asv.machine import Machine, MachineCollection
 
-        # asv's detected description of this machine (os, arch, cpu, num_cpu, ram), under a fixed name.
-        # (`asv machine --machine NAME --yes` would store only the fields that differ from detection.)
-        info = {**Machine.get_defaults(), "machine": args.name}
-        MachineCollection.save(args.name, info)
-        ram_gib = int(info["ram"]) / 2**30 if str(info["ram"]).isdigit() else info["ram"]
-        print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram_gib:.0f} GiB, {info['os']}")
-        return 0
-    if args.command == "publish":
-        from ect_perf.site import SiteError, publish
+    # asv's detected description of this machine (os, arch, cpu, num_cpu, ram) under a fixed name;
+    # `asv machine --machine NAME --yes` would store only the fields that differ from detection.
+    info = {**Machine.get_defaults(), "machine": args.name}
+    MachineCollection.save(args.name, info)
+    ram = f"{int(info['ram']) / 2**30:.0f} GiB" if str(info["ram"]).isdigit() else info["ram"]
+    print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram}, {info['os']}")
+    return 0
 
-        try:
-            publish(args.html_dir, args.config)
-        except SiteError as exc:
-            print(f"ect_perf publish: {exc}", file=sys.stderr)
-            return 1
-        print(f"site written to {args.html_dir}/")
-        return 0
-    from ect_perf.asv_results import NoResults, latest_result, load_config
+
+def _publish(args) -> int:
+    from ect_perf.site import SiteError, publish
 
     try:
-        config = load_config(args.config)
-        if args.command == "targets":
-            from ect_perf.targets import evaluate, render
+        publish(args.html_dir, args.config)
+    except SiteError as exc:
+        print(f"ect_perf publish: {exc}", file=sys.stderr)
+        return 1
+    print(f"site written to {args.html_dir}/")
+    return 0
 
-            result = latest_result(config, args.machine, args.commit)
-            rows = evaluate(result)
-            print(render(rows, result, args.format))
-            return 0 if all(row.status == "pass" for row in rows) else 1
-        if args.command == "gate":
-            from ect_perf.gate import BadRevision, gate
 
-            try:
-                return gate(args.base, args.head, args.factor, args.machine, args.bench, Path(args.config),
-                            args.markdown, args.json)
-            except BadRevision as exc:
-                print(f"ect_perf gate: {exc}", file=sys.stderr)
-                return 2
+def _targets(args) -> int:
+    from ect_perf.asv_results import NoResults, latest_result, load_config
+    from ect_perf.targets import evaluate, render
+
+    try:
+        result = latest_result(load_config(args.config), args.machine, args.commit)
     except NoResults as exc:
-        print(f"ect_perf {args.command}: {exc}", file=sys.stderr)
+        print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2
-    return 2
+    rows = evaluate(result)
+    print(render(rows, result, args.format))
+    return 0 if all(row.status == "pass" for row in rows) else 1
+
+
+def _gate(args) -> int:
+    from ect_perf.gate import BadRevision, gate
+
+    if not Path(args.config).is_file():
+        print(f"ect_perf gate: {args.config} not found: run from the repository root or pass --config",
+              file=sys.stderr)
+        return 2
+    try:
+        return gate(args.base, args.head, args.factor, args.machine, args.bench, Path(args.config),
+                    args.markdown, args.json)
+    except BadRevision as exc:
+        print(f"ect_perf gate: {exc}", file=sys.stderr)
+        return 2
+
+
+COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":
