@@ -9,7 +9,6 @@ results to read at all.
 from __future__ import annotations
 
 import json
-import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -52,11 +51,11 @@ def _highest_completed_level(result):
 
 
 def _above(limit):
-    return lambda value: operator.gt(value, limit)
+    return lambda value: value > limit
 
 
 def _below(limit):
-    return lambda value: operator.lt(value, limit)
+    return lambda value: value < limit
 
 
 TARGETS = [
