@@ -43,7 +43,8 @@ class Comparison:
 
 def run_continuous(config_path: Path, base: str, head: str, factor: float, machine: str,
                    bench: str | None, results_dir: Path) -> tuple[int, str, object]:
-    """`asv continuous` with results kept in `results_dir`; returns asv's exit code and the config."""
+    """`asv continuous` with results kept in `results_dir`; returns asv's exit code, its log and the
+    scratch configuration (whose results_dir holds both revisions' results)."""
     config = load_json(str(config_path), js_comments=True)
     root = config_path.resolve().parent
     config.update(
@@ -78,7 +79,8 @@ def compare(config, machine: str, base_hash: str, head_hash: str, factor: float)
     for name in sorted(set(before) | set(after)):
         key = name.split("(")[0]
         unit = units.get(key, "")
-        (value_1, ss_1), (value_2, ss_2) = before.get(name, (float("nan"), None)), after.get(name, (float("nan"), None))
+        missing = (float("nan"), None)  # not run in that revision: like skipped
+        (value_1, ss_1), (value_2, ss_2) = before.get(name, missing), after.get(name, missing)
         rows.append(_judge(name, unit, value_1, ss_1, value_2, ss_2, factor))
     return rows
 
@@ -98,10 +100,8 @@ def _unrolled(config, machine: str, commit: str) -> dict[str, tuple]:
 
 def _judge(name, unit, before, ss_before, after, ss_after, factor) -> Comparison:
     ratio = None if _isna(before) or _isna(after) or not before else after / before
-    if after is None and before is not None:
+    if after is None:  # also when it failed in BASE too: HEAD still fails
         verdict = "failed"
-    elif after is None:
-        verdict = "failed"  # failed in both: still a failure in HEAD
     elif before is None:
         verdict = "fixed"
     elif _isna(before) or _isna(after):

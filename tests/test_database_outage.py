@@ -4,7 +4,6 @@ import time
 
 import grpc
 import pytest
-from sqlalchemy.engine import make_url
 
 from conftest import BACKEND_ENV, ONLINE_USERS, backend_url_or_skip
 from ect_service.seeding import seed_url
