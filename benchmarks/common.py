@@ -1,6 +1,7 @@
 """What every benchmark shares: a seeded database, a real server process, a client channel.
 
-ect_service is imported from the commit being benchmarked. A commit that lacks a piece makes the
+ect_service is imported from the commit being benchmarked; everything that measures (this file,
+harness.py, the probe) stays the same for every commit. A commit that lacks a piece makes the
 benchmarks needing it skip (NotImplementedError in setup); the suite itself always imports.
 
 asv calls setup_cache once per environment and commit (the database is seeded in the directory it
@@ -8,6 +9,10 @@ gives), then starts a fresh process for each benchmark: setup starts that commit
 127.0.0.1 (port 0), waits for health SERVING and pins server and client to separate cores;
 teardown stops the server. Should a benchmark process be killed (timeout), the server notices its
 closed stdin and stops by itself.
+
+Wall-clock track_ benchmarks return {"samples": [...], "number": 1} (asv's runner takes that as
+repeated measurements), so asv stores a median with a confidence interval and the gate can test
+significance, not just a ratio.
 """
 
 import os
@@ -16,10 +21,11 @@ import time
 import numpy as np
 import psutil
 
+from .harness import ServerProcess
+
 try:
     import grpc
 
-    from ect_service.harness import ServerProcess
     from ect_service.seeding import seed_url
     from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 except ImportError as exc:  # an older commit, or a broken build: skip, don't crash discovery
@@ -46,21 +52,32 @@ def seeded_database(url_variable: str, sqlite_file: str, users: int) -> str | No
     return seed_url(url, users=users)
 
 
+def samples(values) -> dict:
+    """A track_ result that asv stores with its statistics (median, confidence interval)."""
+    return {"samples": [float(value) for value in values], "number": 1}
+
+
 def empty():
     return workflow_pb2.EmptyRequest()
 
 
-def drain(stub) -> int:
-    return sum(1 for _ in stub.GetUsersOnlineStream(empty(), timeout=300))
+def expect_items(count: int, expected: int = ONLINE) -> int:
+    """A stream that does not deliver every seeded online user fails the benchmark: a commit that
+    drops items must not look faster."""
+    if count != expected:
+        raise RuntimeError(f"the stream delivered {count} items, expected {expected}")
+    return count
 
 
-def timed_drain(stub) -> float:
+def drain(stub, expected: int = ONLINE) -> int:
+    return expect_items(sum(1 for _ in stub.GetUsersOnlineStream(empty(), timeout=300)), expected)
+
+
+def timed_drain(stub) -> tuple[float, int]:
+    """(seconds, items) for one whole stream."""
     start = time.perf_counter()
     count = drain(stub)
-    elapsed = time.perf_counter() - start
-    if count == 0:
-        raise RuntimeError("the stream returned no items: is the database seeded?")
-    return elapsed
+    return time.perf_counter() - start, count
 
 
 ALL_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -94,6 +111,9 @@ class ServerBenchmark:
     # Setup always opens the channel and runs the stream's query once (first item); classes whose
     # measurement includes whole streams also drain this many first.
     warmup_streams = 0
+    # The server loads benchmarks/probe (gc and tracemalloc counters) and traces allocations.
+    probe = False
+    trace_server_memory = False
 
     def setup_cache(self):
         return seeded_database("ECT_BENCH_DB_URL", "ect-bench.db", USERS)
@@ -101,7 +121,8 @@ class ServerBenchmark:
     def setup(self, url, *params):
         if MISSING:
             raise NotImplementedError(MISSING)
-        self.server = ServerProcess(url).start()
+        env = {"PYTHONTRACEMALLOC": "1"} if self.trace_server_memory else None
+        self.server = ServerProcess(url, probe=self.probe, env=env).start()
         # Server and client on cores of their own: left to the scheduler, the same commit's drain
         # time swung 2.5x between server processes on this 2-core machine; pinned, within 15%.
         if cores := split_cores():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ect_service.harness import ServerProcess
+from benchmarks.harness import ServerProcess
 from ect_service.seeding import seed_url
 
 SEEDED_USERS = 10_000
@@ -63,3 +63,7 @@ def backend_server(backend_url):
 def small_sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite file with 20 users (10 online)."""
     return seed_url(f"sqlite:///{tmp_path / 'small.db'}", users=20, workflows=3)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs asv for minutes (the CI smoke tests); deselect with -m 'not slow'")

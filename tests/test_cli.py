@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ect_service.harness import ServerProcess
+from benchmarks.harness import ServerProcess
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

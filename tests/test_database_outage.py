@@ -8,7 +8,7 @@ import pytest
 from conftest import BACKEND_ENV, ONLINE_USERS, backend_url_or_skip
 from ect_service.seeding import seed_url
 from ect_service.database import resolve_url
-from ect_service.harness import ServerProcess
+from benchmarks.harness import ServerProcess
 from ect_service.v1 import workflow_pb2
 from tcp_proxy import TcpProxy
 

@@ -1,30 +1,38 @@
-"""Run a real server process on loopback: the one helper that tests and benchmarks share.
+"""Run a real server process on loopback: the one helper that the benchmarks and the tests share.
 
     with ServerProcess(db_url) as server:
         stub = server.stub()
 
-The child is started with `python -m ect_service serve --port 0`, its bound address is read from
-its ready line, and it is used only once its health check says SERVING. Its standard input is a
-pipe held by this process: should this process die without stopping it, the server sees the pipe
-close and stops by itself, so no server outlives its owner.
+It lives with the benchmarks, not in the service, so that what measures stays the same for every
+commit measured. It relies only on the service's command line, which every commit of main has:
+`python -m ect_service serve --db URL --port 0 --stop-on-stdin-eof` prints one ready line with the
+bound address; the server is used once its health check says SERVING. Its standard input is a pipe
+held by this process: should this process die without stopping it, the server sees the pipe close
+and stops by itself, so no server outlives its owner.
+
+`wrapper` runs the server under another program (valgrind); `probe=True` loads probe/sitecustomize.py
+into the server so that `snapshot()` can read its garbage collector and tracemalloc counters.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ect_service.server import READY_LINE_PREFIX
-from ect_service.v1 import workflow_pb2_grpc
+READY_LINE_PREFIX = "ect-service serving on "  # the service's ready line (ect_service.server)
+PROBE_DIR = Path(__file__).resolve().parent / "probe"
 
 
 class ServerStartError(RuntimeError):
@@ -39,18 +47,26 @@ class ServerProcess:
         pool_size: int | None = None,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+        probe: bool = False,
         startup_timeout: float = 30.0,
     ) -> None:
         self.db_url = db_url
-        self.args = [sys.executable, "-m", "ect_service", "serve", "--db", db_url, "--port", "0"]
+        self.args = [*wrapper, sys.executable, "-m", "ect_service", "serve", "--db", db_url, "--port", "0"]
         if pool_size is not None:
             self.args += ["--pool-size", str(pool_size)]
         self.args += ["--stop-on-stdin-eof", *extra_args]
         self.env = {**os.environ, **(env or {})}
+        self._probe_dir = None
+        if probe:
+            self._probe_dir = tempfile.mkdtemp(prefix="ect-probe-")
+            path = [str(PROBE_DIR), self.env.get("PYTHONPATH", "")]
+            self.env.update(PYTHONPATH=os.pathsep.join(filter(None, path)), ECT_PROBE_DIR=self._probe_dir)
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
         self.target = ""
         self._channels: list[grpc.Channel] = []
+        self._snapshots = 0
         self.stderr_lines: deque[str] = deque(maxlen=200)  # the server's log tail, for errors
 
     @property
@@ -103,13 +119,29 @@ class ServerProcess:
         for line in self.process.stderr:
             self.stderr_lines.append(line.rstrip())
 
-    def channel(self) -> grpc.Channel:
-        channel = grpc.insecure_channel(self.target)
+    def channel(self, options: Sequence[tuple] = ()) -> grpc.Channel:
+        channel = grpc.insecure_channel(self.target, options=list(options))
         self._channels.append(channel)
         return channel
 
-    def stub(self) -> workflow_pb2_grpc.WorkflowServiceStub:
-        return workflow_pb2_grpc.WorkflowServiceStub(self.channel())
+    def stub(self, options: Sequence[tuple] = ()):
+        from ect_service.v1 import workflow_pb2_grpc  # the commit's own contract
+
+        return workflow_pb2_grpc.WorkflowServiceStub(self.channel(options))
+
+    def snapshot(self, timeout: float = 10.0) -> dict:
+        """The server's counters now (probe=True): gc collections per generation and, when the server
+        runs with PYTHONTRACEMALLOC=1, traced memory. Resets the traced peak for the next snapshot."""
+        assert self._probe_dir, "start the server with probe=True"
+        self._snapshots += 1
+        path = Path(self._probe_dir) / f"{self._snapshots}.json"
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the server's probe did not answer: {' | '.join(list(self.stderr_lines)[-3:])}")
+            time.sleep(0.002)
+        return json.loads(path.read_text())
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send `sig` and wait for the exit code."""

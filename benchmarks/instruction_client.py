@@ -1,0 +1,36 @@
+"""The client side of an instruction count: run under valgrind by bench_instructions.py.
+
+    python instruction_client.py TARGET CALL N
+
+Warms up with one call of every kind (so one-time costs fall in the baseline), then makes N calls
+of CALL (stream, buffered or unary) and prints {"items": received} as JSON. With N = 0 it is the
+baseline run that the measured run is compared against.
+"""
+
+import json
+import sys
+
+
+def main(target: str, call: str, calls: int) -> None:
+    import grpc
+
+    from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
+
+    options = [("SingleThreadedUnaryStream", 1), ("grpc.max_receive_message_length", -1)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
+        empty = workflow_pb2.EmptyRequest()
+        request = workflow_pb2.GetWorkflowRequest(id="test-workflow-1")
+        kinds = {
+            "stream": lambda: sum(1 for _ in stub.GetUsersOnlineStream(empty, timeout=600)),
+            "buffered": lambda: len(stub.GetUsersOnline(empty, timeout=600).items),
+            "unary": lambda: int(bool(stub.GetWorkflow(request, timeout=600).id)),
+        }
+        for warm_up in kinds.values():
+            warm_up()
+        items = sum(kinds[call]() for _ in range(calls))
+    print(json.dumps({"items": items}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
