@@ -1,8 +1,9 @@
-"""python -m ect_perf {targets,gate} ...: see each command's --help."""
+"""python -m ect_perf {machine,publish,targets,gate,calibrate} ...: see each command's --help."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -34,13 +35,46 @@ def build_parser() -> argparse.ArgumentParser:
     gate = commands.add_parser("gate", help="compare two revisions with asv continuous; non-zero when worse")
     gate.add_argument("base", help="the revision to compare against, e.g. origin/main")
     gate.add_argument("head", nargs="?", default="HEAD", help="the revision under test (default: %(default)s)")
-    gate.add_argument("--factor", type=_factor, default=1.10,
-                      help="how much worse counts as a regression (default: %(default)s, i.e. 10%%)")
+    gate.add_argument("--factor", type=_factor,
+                      help="replace the factor of the 'statistics' entries of benchmarks/verdicts.json, e.g. 1.20 "
+                           "(20%%); 'factor' entries keep theirs (default: each entry's own)")
     gate.add_argument("--bench", "-b", help="only benchmarks matching this regular expression")
     gate.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
     gate.add_argument("--markdown", type=Path, help="also write the Markdown summary to this file")
     gate.add_argument("--json", type=Path, help="write the comparison as JSON to this file")
     gate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+
+    calibrate = commands.add_parser(
+        "calibrate", help="run the gate on A/A and injected-slowdown commits: false alarms and detection rates",
+        description="In a temporary clone, commit on top of REV an unchanged service (aa), +P% CPU "
+                    "instructions per streamed item (instructions) and +W% wall-clock time per item "
+                    "(wall), run the gate REV against each --runs times and count its exit codes. Exit "
+                    "0 when the goals are met, 1 when not, 2 on errors.")
+    calibrate.add_argument("rev", nargs="?", default="HEAD", help="the revision to calibrate on (default: %(default)s)")
+    calibrate.add_argument("--runs", type=_positive_int, default=10, help="gate runs per scenario (default: %(default)s)")
+    calibrate.add_argument("--scenarios", type=_scenarios, default="aa,instructions,wall",
+                           help="comma-separated, of aa, instructions, wall (default: %(default)s)")
+    calibrate.add_argument("--aa-bench", type=_regex, default="StreamInstructions|StreamThroughput",
+                           help="the gate's --bench for aa (default: %(default)s)")
+    calibrate.add_argument("--instructions-bench", type=_regex, default="StreamInstructions",
+                           help="the gate's --bench for instructions (default: %(default)s)")
+    calibrate.add_argument("--wall-bench", type=_regex, default="StreamThroughput",
+                           help="the gate's --bench for wall (default: %(default)s)")
+    calibrate.add_argument("--instructions-percent", type=_positive_float, default=5.0,
+                           help="CPU instructions added per streamed item, %% (default: %(default)s)")
+    calibrate.add_argument("--wall-percent", type=_positive_float, default=10.0,
+                           help="wall-clock time added per streamed item, %% (default: %(default)s)")
+    calibrate.add_argument("--max-false-alarms", type=_non_negative_int, default=0,
+                           help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10' "
+                                "(default: %(default)s)")
+    calibrate.add_argument("--min-detection-instructions", type=_fraction, default=1.0,
+                           help="share of instructions runs that must be caught (default: %(default)s)")
+    calibrate.add_argument("--min-detection-wall", type=_fraction, default=0.8,
+                           help="share of wall runs that must be caught (default: %(default)s)")
+    calibrate.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
+    calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
+    calibrate.add_argument("--json", type=Path, help="write the calibration as JSON to this file")
+    calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
     return parser
 
 
@@ -49,6 +83,59 @@ def _factor(text: str) -> float:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1.0, got {value}")
     return value
+
+
+def _number(kind, text: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _number(float, text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(float, text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {exc}") from None
+    return text
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    from ect_perf.calibrate import SCENARIOS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SCENARIOS)}; got {text!r}")
+    return tuple(name for name in SCENARIOS if name in names)
 
 
 def _machine(args) -> int:
@@ -90,7 +177,7 @@ def _targets(args) -> int:
 
 
 def _gate(args) -> int:
-    from ect_perf.gate import BadRevision, gate
+    from ect_perf.gate import BadRevision, PolicyError, gate
 
     if not Path(args.config).is_file():
         print(f"ect_perf gate: {args.config} not found: run from the repository root or pass --config",
@@ -99,12 +186,43 @@ def _gate(args) -> int:
     try:
         return gate(args.base, args.head, args.factor, args.machine, args.bench, Path(args.config),
                     args.markdown, args.json)
-    except BadRevision as exc:
+    except (BadRevision, PolicyError) as exc:
         print(f"ect_perf gate: {exc}", file=sys.stderr)
         return 2
 
 
-COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate}
+def _calibrate(args) -> int:
+    from ect_perf.calibrate import CalibrationError, Options, as_json, calibrate, markdown
+    from ect_perf.gate import BadRevision, PolicyError
+
+    if not Path(args.config).is_file():
+        print(f"ect_perf calibrate: {args.config} not found: run from the repository root or pass --config",
+              file=sys.stderr)
+        return 2
+    options = Options(
+        rev=args.rev, runs=args.runs, scenarios=args.scenarios,
+        bench={"aa": args.aa_bench, "instructions": args.instructions_bench, "wall": args.wall_bench},
+        instructions_percent=args.instructions_percent, wall_percent=args.wall_percent,
+        max_false_alarms=args.max_false_alarms,
+        min_detection={"instructions": args.min_detection_instructions, "wall": args.min_detection_wall},
+        machine=args.machine, config_path=Path(args.config),
+    )
+    try:
+        calibration = calibrate(options)
+    except (BadRevision, PolicyError, CalibrationError) as exc:
+        print(f"ect_perf calibrate: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(calibration)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    if args.json:
+        args.json.write_text(as_json(calibration) + "\n")
+    return calibration.code
+
+
+COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate,
+            "calibrate": _calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

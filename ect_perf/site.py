@@ -6,6 +6,8 @@ installed from the npm registry by scripts/setup.sh (ect_perf/site_assets/packag
 into html/vendor/ and the pages point there instead.
 
     python -m ect_perf publish [--html-dir html]
+
+It also writes overview.html (ect_perf/overview.py), linked from the top of the index page.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from ect_perf import DEFAULT_MACHINE, overview
 
 ASSETS = Path(__file__).resolve().parent / "site_assets" / "node_modules"
 
@@ -45,11 +49,12 @@ class SiteError(RuntimeError):
     pass
 
 
-def publish(html_dir: Path, config: str = "asv.conf.json") -> None:
+def publish(html_dir: Path, config: str = "asv.conf.json", machine: str = DEFAULT_MACHINE) -> None:
     done = subprocess.run([sys.executable, "-m", "asv", "--config", config, "publish", "--html-dir", str(html_dir)])
     if done.returncode != 0:
         raise SiteError(f"asv publish failed with exit code {done.returncode}")
     localize(html_dir)
+    overview.write(html_dir, config, machine)
 
 
 def localize(html_dir: Path) -> None:

@@ -2,8 +2,10 @@
 
 A commit in the clone makes streaming slower for real: the stream's query fetches one row per trip
 to its database thread instead of a thousand. The gate must exit 1 and name the streaming
-benchmarks (their time went up, their items/s went down); a commit compared with itself must exit 0.
-This builds both revisions with asv, so it takes a few minutes.
+benchmarks (their time went up, their items/s went down); a commit compared with itself must exit 0;
+a BASE that does not build must exit 2. Each benchmark is judged by its entry in the committed
+benchmarks/verdicts.json. This builds the revisions with asv, so it takes a few minutes.
+(The judgement itself is unit-tested without asv in test_judge.py.)
 """
 
 import json
@@ -26,6 +28,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def clone(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gate") / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True)
+    assert (path / "benchmarks" / "verdicts.json").is_file(), "commit benchmarks/verdicts.json: the gate needs it"
     queries = path / "ect_service" / "queries.py"
     source = queries.read_text()
     assert "BATCH_SIZE = 1_000" in source, "the regression below no longer applies: update this test"
@@ -54,6 +57,10 @@ def test_gate_catches_a_real_streaming_regression(clone):
         "bench_throughput.StreamThroughput.track_microseconds_per_item",
     } <= regressed, verdicts
     assert "🔴 regressed" in summary and "time_drain_stream" in summary
+    rows = {row["benchmark"]: row for row in report["benchmarks"]}
+    items = rows["bench_throughput.StreamThroughput.track_items_per_second"]
+    assert (items["better"], items["judge"], items["threshold"]) == ("higher", "statistics", "10%")
+    assert "| Judge | Threshold |" in summary
     assert (clone / "gate.md").read_text().strip() == summary.strip()  # the summary for the PR comment
 
 
@@ -61,9 +68,28 @@ def test_gate_passes_a_commit_against_itself(clone):
     code, report, summary = gate(clone, "HEAD", "HEAD")
     assert code == 0, summary
     assert {row["verdict"] for row in report["benchmarks"]} == {"unchanged"}
-    assert len(report["benchmarks"]) == 3
+    policy = json.loads((clone / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
+    assert {row["benchmark"] for row in report["benchmarks"]} == {name for name in policy if STREAMING in name}
 
 
 def test_gate_with_nothing_selected_has_its_own_exit_code(clone):
     code, report, _ = gate(clone, "HEAD", "HEAD", bench="no_such_benchmark")
     assert code == 3 and report["benchmarks"] == []
+
+
+def test_gate_fails_when_base_does_not_build(clone, tmp_path):
+    """asv records every benchmark of an unbuildable revision as failed and exits 2; in BASE that
+    reads as "fixed" in HEAD, which must not pass."""
+    worktree = tmp_path / "worktree"
+    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(worktree), "HEAD"], cwd=clone, check=True)
+    pyproject = worktree / "pyproject.toml"
+    good = pyproject.read_text()
+    pyproject.write_text("this is not TOML [\n")
+    subprocess.run(["git", *GIT_USER, "commit", "-qam", "Break the build"], cwd=worktree, check=True)
+    pyproject.write_text(good)
+    subprocess.run(["git", *GIT_USER, "commit", "-qam", "Repair the build"], cwd=worktree, check=True)
+    broken, repaired = (run("git", "rev-parse", rev, cwd=worktree).stdout.strip() for rev in ("HEAD~1", "HEAD"))
+    code, report, summary = gate(clone, broken, repaired)
+    assert code == 2, summary
+    assert any(note.startswith("BASE") and "did not build" in note for note in report["notes"]), report["notes"]
+    assert {row["verdict"] for row in report["benchmarks"]} == {"fixed"}

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MACHINE = "python-svc"
 GRAPH = "bench_throughput.StreamThroughput.time_drain_stream"
 STREAMING = [GRAPH, "bench_throughput.StreamThroughput.track_items_per_second",
-             "bench_latency.TimeToFirstItem.time_first_item"]
+             "bench_latency.TimeToFirstItem.track_first_item_ms",
+             "bench_instructions.StreamInstructions.track_instructions_per_item"]
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -110,3 +111,34 @@ def test_streaming_graph_is_drawn_from_several_commits(site, browser):
     assert drawn > 1, f"the graph draws {drawn} point(s)"
     screenshot(browser, "graph.png")
     assert errors(browser) == []
+
+
+def test_overview_page_says_what_a_user_wants_first(site, browser):
+    """Linked from the index: the targets of the newest commit, the gate's calibration, and which
+    series are host-independent."""
+    html, url = site
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#ect-overview-link a"))
+    browser.find_element(By.CSS_SELECTOR, "#ect-overview-link a").click()
+    WebDriverWait(browser, 30).until(lambda d: "overview" in d.current_url)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "Performance targets at commit" in text and "Streaming throughput" in text
+    assert "How far the gate can be trusted" in text
+    assert "host-independent: CPU instructions counted under valgrind" in text
+    screenshot(browser, "overview.png")
+    assert errors(browser) == []
+
+
+def test_no_thumbnail_on_the_index_is_blank(site, browser):
+    """Every benchmark's series has at least one positive value to draw (asv's thumbnails use a log
+    scale: a series of zeros, negatives or only n/a draws nothing)."""
+    html, _ = site
+    graphs = [p for p in html.glob("graphs/**/*.json") if f"machine-{MACHINE}" in p.parts]
+    drawable = {}
+    for path in graphs:
+        points = json.loads(path.read_text())
+        values = [v for _, value in points for v in (value if isinstance(value, list) else [value])
+                  if v is not None and v == v]
+        drawable[path.stem] = drawable.get(path.stem, False) or any(v > 0 for v in values)
+    blank = sorted(name for name, ok in drawable.items() if not ok)
+    assert not blank, f"blank thumbnails: {blank}"

@@ -1,0 +1,106 @@
+"""The site's first page for a user: what holds now, how far the gate can be trusted, and which
+series can be compared across hosts. Written next to asv's pages by `python -m ect_perf publish`.
+
+- the specification's performance targets at the newest measured commit (ect_perf.targets);
+- the gate's calibration figures, from docs/calibration.json, the output of a real
+  `python -m ect_perf calibrate --json docs/calibration.json` run (absent: the page says so);
+- each benchmark's kind of series: instruction counts are host-independent (one continuous history
+  whatever the machine), peak memory nearly so, everything else is wall-clock time of one host.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+
+from ect_perf.asv_results import NoResults, latest_result, load_config
+from ect_perf.targets import evaluate
+
+CALIBRATION = Path("docs") / "calibration.json"
+PAGE = "overview.html"
+LINK_MARK = "ect-overview-link"
+
+
+def series_kind(name: str, unit: str) -> str:
+    if unit.startswith("instructions"):
+        return "host-independent: CPU instructions counted under valgrind"
+    if name.split(".")[-1].startswith("peakmem_"):
+        return "nearly host-independent: peak resident memory"
+    return "wall-clock on this host: compare within one machine name only"
+
+
+def write(html_dir: Path, config_path: str, machine: str) -> Path:
+    config = load_config(config_path)
+    root = Path(config_path).resolve().parent
+    sections = [_targets(config, machine), _calibration(root / CALIBRATION), _series(config)]
+    page = html_dir / PAGE
+    page.write_text(_document("\n".join(sections)))
+    _link_from_index(html_dir / "index.html")
+    return page
+
+
+def _targets(config, machine: str) -> str:
+    try:
+        result = latest_result(config, machine)
+    except NoResults as exc:
+        return f"<h2>Performance targets</h2><p>{escape(str(exc))}</p>"
+    rows = [(r.target.name, f"{r.target.goal} {r.target.unit}",
+             "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
+             r.status) for r in evaluate(result)]
+    return (f"<h2>Performance targets at commit <code>{escape(result.commit_hash[:8])}</code> "
+            f"(machine <code>{escape(machine)}</code>)</h2>"
+            + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))
+
+
+def _calibration(path: Path) -> str:
+    title = "<h2>How far the gate can be trusted</h2>"
+    if not path.is_file():
+        return title + f"<p>No calibration recorded yet: run <code>python -m ect_perf calibrate --json {CALIBRATION}</code>.</p>"
+    data = json.loads(path.read_text())
+    rows = [(s["scenario"], s["bench"], len(s["exit_codes"]), s["rate"], s["goal"], "pass" if s["passed"] else "fail")
+            for s in data["scenarios"]]
+    return (title + f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>, "
+            f"injected: {escape(json.dumps(data['injected']))}</p>"
+            + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Status"), rows, status_column=5))
+
+
+def _series(config) -> str:
+    benchmarks = json.loads((Path(config.results_dir) / "benchmarks.json").read_text())
+    rows = [(name, b.get("unit") or "", series_kind(name, b.get("unit") or ""))
+            for name, b in sorted(benchmarks.items()) if name != "version"]
+    return ("<h2>Which series compare across hosts</h2>"
+            + _table(("Benchmark", "Unit", "Series"), rows))
+
+
+def _table(header, rows, status_column: int | None = None) -> str:
+    def cell(index, value):
+        css = f' class="status-{escape(str(value))}"' if index == status_column else ""
+        return f"<td{css}>{escape(str(value))}</td>"
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
+    return f'<table class="table table-condensed"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _document(body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>ect-service: overview</title>
+<link rel="stylesheet" href="vendor/bootstrap/dist/css/bootstrap.min.css">
+<style>body {{ padding: 1em 2em; }} .status-pass {{ color: #2a7d2a; }} .status-fail {{ color: #b02020; }}
+.status-missing {{ color: #a06000; }}</style></head>
+<body><h1>ect-service performance: overview</h1>
+<p><a href="index.html">All benchmarks (asv)</a> · <a href="regressions.html">Regressions</a></p>
+{body}
+</body></html>
+"""
+
+
+def _link_from_index(index: Path) -> None:
+    """A link to this page at the top of asv's index page."""
+    text = index.read_text()
+    if LINK_MARK in text:
+        return
+    link = (f'<div id="{LINK_MARK}" style="padding: 4px 12px; background: #eef5ff;">'
+            f'<a href="{PAGE}">Overview: performance targets, gate calibration, host-independent series</a></div>')
+    index.write_text(text.replace("<body>", "<body>\n" + link, 1))

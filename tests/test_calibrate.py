@@ -1,0 +1,171 @@
+"""The calibration's injected slowdowns, without asv: the patched servicer imports, its redefined
+`user_item` returns the same message, the amounts are as documented; scenario commits and the
+command line. (The real calibration runs in test_calibrate_smoke.py, slow.)"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ect_perf import calibrate
+from ect_perf.calibrate import (
+    CalibrationError, inject, instructions_patch, loop_iterations, sleep_seconds, wall_patch,
+)
+from ect_service import servicer
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = types.SimpleNamespace(id="user-1", name="Ada", last_active=datetime(2024, 5, 1, 12, 30, 15, 250_000))
+
+
+def patched_servicer(tmp_path: Path, patch: str, name: str):
+    """This checkout's servicer.py with the patch appended, imported as a module of its own."""
+    path = tmp_path / "servicer.py"
+    path.write_text((ROOT / calibrate.SERVICER).read_text())
+    inject(path, patch)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_amounts_are_as_documented():
+    # 5% of 106,000 instructions per item at ~200 instructions per loop turn: 26.5, rounded up.
+    assert loop_iterations(5) == 27
+    assert loop_iterations(10) == 53
+    assert loop_iterations(0.01) == 1
+    # 100 items * 50 µs * 0.10 = 0.5 ms.
+    assert sleep_seconds(10) == pytest.approx(0.5e-3)
+    assert sleep_seconds(20) == pytest.approx(1e-3)
+
+
+def test_instructions_patch_returns_the_same_message(tmp_path):
+    module = patched_servicer(tmp_path, instructions_patch(5), "calibration_instructions_servicer")
+    assert module.user_item is not module._calibration_user_item  # redefined
+    assert module.user_item(ROW) == servicer.user_item(ROW)
+    assert f"range({loop_iterations(5)})" in (tmp_path / "servicer.py").read_text()
+
+
+def test_wall_patch_sleeps_every_hundredth_item_and_returns_the_same_message(tmp_path):
+    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_servicer")
+    slept = []
+    module._calibration_time = types.SimpleNamespace(sleep=slept.append)
+    items = [module.user_item(ROW) for _ in range(250)]
+    assert all(item == servicer.user_item(ROW) for item in items)
+    assert slept == [pytest.approx(0.5e-3)] * 2
+
+
+def _global_names(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+@pytest.mark.parametrize("method", ["GetUsersOnlineStream", "GetUsersOnline"])
+def test_the_calls_look_user_item_up_at_run_time(method):
+    """Why a redefinition appended to the module takes effect: the calls name the global."""
+    assert "user_item" in _global_names(getattr(servicer.WorkflowServicer, method).__code__)
+
+
+def test_a_servicer_without_user_item_is_refused(tmp_path):
+    path = tmp_path / "servicer.py"
+    path.write_text("def item_of(row):\n    return row\n")
+    with pytest.raises(CalibrationError, match=r"has no `def user_item\(`"):
+        inject(path, instructions_patch(5))
+    assert path.read_text() == "def item_of(row):\n    return row\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
+    origin = tmp_path / "origin"
+    (origin / "ect_service").mkdir(parents=True)
+    (origin / "ect_service" / "servicer.py").write_text("def user_item(row):\n    return row\n")
+    git(origin, "init", "-q")
+    git(origin, "add", ".")
+    git(origin, *calibrate.GIT_USER, "commit", "-qm", "base")
+    rev = git(origin, "rev-parse", "HEAD")
+    clone = tmp_path / "clone"
+    calibrate._clone(origin, rev, clone)
+    commits = {name: calibrate._commit(clone, rev, name, patch) for name, patch in
+               [("aa", None), ("instructions", instructions_patch(5)), ("wall", wall_patch(10))]}
+    for name, commit in commits.items():
+        assert git(clone, "rev-parse", f"{commit}^") == rev, name
+    assert git(clone, "diff", "--name-only", rev, commits["aa"]) == ""
+    assert git(clone, "diff", "--name-only", rev, commits["instructions"]) == "ect_service/servicer.py"
+    assert "time.sleep" not in git(clone, "show", f"{commits['instructions']}:ect_service/servicer.py")
+    assert "_calibration_time.sleep" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
+    assert git(origin, "status", "--porcelain") == "" and git(origin, "rev-parse", "HEAD") == rev
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "0"], "--runs: must be at least 1"),
+    (["--scenarios", "aa,bogus"], "--scenarios: choose from aa, instructions, wall"),
+    (["--min-detection-wall", "1.5"], "--min-detection-wall: must be between 0 and 1"),
+    (["--instructions-percent", "0"], "--instructions-percent: must be more than 0"),
+    (["--aa-bench", "("], "--aa-bench: not a regular expression"),
+    (["no-such-revision"], "ect_perf calibrate: unknown revision 'no-such-revision'"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(args, message):
+    done = subprocess.run([sys.executable, "-m", "ect_perf", "calibrate", *args], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0,
+                name: str = "bench_instructions.StreamInstructions.track_instructions_per_item"):
+    from ect_perf.gate import Comparison, Report
+
+    row = Comparison(name, "instructions", 100.0, 100.0 * ratio, ratio, verdict, "lower", "factor", 1.015, 0.0)
+    return Report("rev", "commit", code, [row])
+
+
+def calibration(aa_codes, instructions_runs, **options):
+    from ect_perf.calibrate import Calibration, Options, Tally
+
+    aa = Tally("aa", "StreamInstructions|StreamThroughput", injected=False)
+    for code in aa_codes:
+        aa.add(gate_report(code, "regressed" if code == 1 else "unchanged", 1.0))
+    injected = Tally("instructions", "StreamInstructions", injected=True)
+    for code, verdict, ratio in instructions_runs:
+        injected.add(gate_report(code, verdict, ratio))
+    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), **options)
+    return Calibration(opts, "0123456789abcdef", {"aa": "a" * 40, "instructions": "b" * 40}, [aa, injected])
+
+
+def test_tallies_and_exit_codes():
+    caught = [(1, "regressed", 1.05)] * 2
+    assert calibration([0, 0], caught).code == 0
+    assert calibration([0, 1], caught).code == 1  # one false alarm, none allowed
+    assert calibration([0, 1], caught, max_false_alarms=1).code == 0
+    assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)]).code == 1  # 50% < 100%
+    assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)],
+                       min_detection={"instructions": 0.5, "wall": 0.8}).code == 0
+    assert calibration([0, 0], [(1, "improved", 1.05)] * 2).code == 1  # exit 1 without its benchmark regressed
+    assert calibration([0, 2], caught).code == 2  # errors outrank everything
+
+
+def test_calibration_report():
+    result = calibration([0, 3], [(1, "regressed", 1.04), (1, "regressed", 1.06)])
+    text = calibrate.markdown(result)
+    assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
+    assert ("| aa | nothing (A/A) | `StreamInstructions\\|StreamThroughput` | 2 | 1 | 0 | exit 3 "
+            "| false alarms 0/2 | ≤ 0 | `StreamInstructions.track_instructions_per_item` 1 |") in text
+    assert "| instructions | +5% instructions/item (27 loop turns) |" in text
+    assert "| detected 2/2 | ≥ 100% | `StreamInstructions.track_instructions_per_item` 1.05 |" in text
+    data = json.loads(calibrate.as_json(result))
+    assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 27
+    aa, injected = data["scenarios"]
+    assert (aa["exit_codes"], aa["false_alarms"], aa["errors"]) == ([0, 3], 0, 1)
+    assert (injected["detected"], injected["passed"]) == (2, True)
+    assert injected["median_ratios"] == {
+        "bench_instructions.StreamInstructions.track_instructions_per_item": pytest.approx(1.05)}

@@ -1,0 +1,87 @@
+"""Each benchmark measures what its name says, and moves when that changes.
+
+Each check injects the change into a copy of the service (found first on PYTHONPATH by the server
+process) and measures it with the benchmarks' own code, next to the unchanged service: a server that
+reads every row before streaming fails the memory target; cyclic garbage per item moves the GC
+count; a pool too small for N streams makes them not concurrent; a stream that is short of items
+fails the benchmark instead of looking faster.
+"""
+
+import asyncio
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from benchmarks import common
+from benchmarks.bench_concurrency import _run_level
+from benchmarks.bench_memory import AllocatedMemory, GcPressure
+from benchmarks.harness import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def service_copy(tmp_path: Path, module: str, old: str, new: str) -> str:
+    """A copy of ect_service with `old` replaced by `new` in `module`; returns the PYTHONPATH entry."""
+    shutil.copytree(ROOT / "ect_service", tmp_path / "ect_service", ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "ect_service" / module
+    source = path.read_text()
+    assert old in source, f"the injection no longer applies to {module}: update this test"
+    path.write_text(source.replace(old, new))
+    return str(tmp_path)
+
+
+def measured(benchmark, url: str, measure, monkeypatch, pythonpath: str | None = None):
+    if pythonpath:
+        monkeypatch.setenv("PYTHONPATH", pythonpath)
+    benchmark.setup(url)
+    try:
+        return measure(benchmark)
+    finally:
+        benchmark.teardown(url)
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+
+
+def stream_kb(benchmark) -> float:
+    return statistics.median(benchmark.peak_kb(benchmark.stream) for _ in range(3))
+
+
+def test_memory_per_stream_includes_a_server_that_reads_everything_first(sqlite_url, tmp_path, monkeypatch):
+    read_all_first = service_copy(
+        tmp_path, "queries.py",
+        "        batch = result.fetchmany(FIRST_BATCH_SIZE)\n",
+        "        batch = result.fetchall()  # injected: every row in memory before the first item\n",
+    )
+    real = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch)
+    injected = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch, read_all_first)
+    assert injected > 500 and injected > 2 * real, (real, injected)
+
+
+def server_gen0(benchmark) -> float:
+    return statistics.median(benchmark.collections("server", 0) for _ in range(3))
+
+
+def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, monkeypatch):
+    cyclic = service_copy(
+        tmp_path, "servicer.py",
+        "def user_item(row) -> workflow_pb2.UserOnlineItem:\n",
+        "def user_item(row) -> workflow_pb2.UserOnlineItem:\n    cycle = [[], []]; cycle[0].append(cycle)  # injected\n",
+    )
+    real = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch)
+    injected = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch, cyclic)
+    assert injected >= real + 5, (real, injected)
+
+
+@pytest.mark.parametrize("pool_size, concurrent", [(2, False), (8, True)])
+def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url, pool_size, concurrent):
+    with ServerProcess(sqlite_url, pool_size=pool_size) as server:
+        level = asyncio.run(_run_level(server.target, 5, full=True))
+    assert len(level["time_to_all_ms"]) == 5  # every stream completed either way
+    assert (level["concurrent"] == 5) is concurrent, level["concurrent"]
+
+
+def test_a_stream_short_of_items_fails_the_benchmark(small_sqlite_url):
+    with ServerProcess(small_sqlite_url) as server:
+        with pytest.raises(RuntimeError, match="delivered 10 items, expected 5000"):
+            common.drain(server.stub())
