@@ -43,9 +43,10 @@ SERVICER = Path("ect_service") / "servicer.py"
 
 # The injected amounts are computed from these approximations; nothing is measured at run time (the
 # report shows the ratios the benchmarks measured instead).
-SERVER_INSTRUCTIONS_PER_ITEM = 106_000  # the server's instructions per streamed item today
-LOOP_INSTRUCTIONS = 200  # one turn of `for _ in range(K): pass`: 198 counted by valgrind (callgrind) on
-#                          this machine's CPython 3.11.7 (pyenv build); fewer on a PGO-optimised build
+SERVER_INSTRUCTIONS_PER_ITEM = 119_000  # the server's instructions per streamed item (StreamInstructions)
+# One turn of `for _ in range(K): pass`, in the server as measured: 27 turns raised the stream's
+# count by 3.0% (0d1a62c5, `calibrate --runs 1`), about 130 instructions a turn.
+LOOP_INSTRUCTIONS = 130
 SECONDS_PER_ITEM = 50e-6  # wall-clock time per streamed item (StreamThroughput: ~50-60 µs/item)
 SLEEP_EVERY = 100  # items between two sleeps
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
@@ -60,7 +61,7 @@ class CalibrationError(RuntimeError):
 
 def loop_iterations(percent: float) -> int:
     """Loop turns adding about `percent`% of the server's instructions per item (rounded half up):
-    5% of 106,000 = 5,300 instructions = 27 turns of ~200."""
+    5% of 119,000 = 5,950 instructions = 46 turns of ~130."""
     return max(1, int(percent / 100 * SERVER_INSTRUCTIONS_PER_ITEM / LOOP_INSTRUCTIONS + 0.5))
 
 

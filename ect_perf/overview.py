@@ -86,6 +86,7 @@ def _table(header, rows, status_column: int | None = None) -> str:
 def _document(body: str) -> str:
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ect-service: overview</title>
+<link rel="shortcut icon" href="swallow.ico">
 <link rel="stylesheet" href="vendor/bootstrap/dist/css/bootstrap.min.css">
 <style>body {{ padding: 1em 2em; }} .status-pass {{ color: #2a7d2a; }} .status-fail {{ color: #b02020; }}
 .status-missing {{ color: #a06000; }}</style></head>
@@ -101,6 +102,8 @@ def _link_from_index(index: Path) -> None:
     text = index.read_text()
     if LINK_MARK in text:
         return
-    link = (f'<div id="{LINK_MARK}" style="padding: 4px 12px; background: #eef5ff;">'
+    # Fixed at the bottom right: asv's own navigation bar is fixed at the top and would cover it.
+    link = (f'<div id="{LINK_MARK}" style="position: fixed; bottom: 0; right: 0; z-index: 2000; '
+            f'padding: 6px 12px; background: #eef5ff; border: 1px solid #9ab;">'
             f'<a href="{PAGE}">Overview: performance targets, gate calibration, host-independent series</a></div>')
     index.write_text(text.replace("<body>", "<body>\n" + link, 1))

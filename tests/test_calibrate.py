@@ -34,9 +34,9 @@ def patched_servicer(tmp_path: Path, patch: str, name: str):
 
 
 def test_amounts_are_as_documented():
-    # 5% of 106,000 instructions per item at ~200 instructions per loop turn: 26.5, rounded up.
-    assert loop_iterations(5) == 27
-    assert loop_iterations(10) == 53
+    # 5% of 119,000 instructions per item at ~130 instructions per loop turn: 45.8, rounded up.
+    assert loop_iterations(5) == 46
+    assert loop_iterations(10) == 92
     assert loop_iterations(0.01) == 1
     # 100 items * 50 µs * 0.10 = 0.5 ms.
     assert sleep_seconds(10) == pytest.approx(0.5e-3)
@@ -160,10 +160,10 @@ def test_calibration_report():
     assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
     assert ("| aa | nothing (A/A) | `StreamInstructions\\|StreamThroughput` | 2 | 1 | 0 | exit 3 "
             "| false alarms 0/2 | ≤ 0 | `StreamInstructions.track_instructions_per_item` 1 |") in text
-    assert "| instructions | +5% instructions/item (27 loop turns) |" in text
+    assert "| instructions | +5% instructions/item (46 loop turns) |" in text
     assert "| detected 2/2 | ≥ 100% | `StreamInstructions.track_instructions_per_item` 1.05 |" in text
     data = json.loads(calibrate.as_json(result))
-    assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 27
+    assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 46
     aa, injected = data["scenarios"]
     assert (aa["exit_codes"], aa["false_alarms"], aa["errors"]) == ([0, 3], 0, 1)
     assert (injected["detected"], injected["passed"]) == (2, True)

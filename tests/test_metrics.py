@@ -1,7 +1,8 @@
 """Each benchmark measures what its name says, and moves when that changes.
 
-Each check injects the change into a copy of the service (found first on PYTHONPATH by the server
-process) and measures it with the benchmarks' own code, next to the unchanged service: a server that
+Each check injects the change into a copy of the service and measures it with the benchmarks' own
+code, next to the unchanged service (the server runs `python -m ect_service`, which imports the
+package from its working directory first: the copy's folder, or an empty one for the real thing): a server that
 reads every row before streaming fails the memory target; cyclic garbage per item moves the GC
 count; a pool too small for N streams makes them not concurrent; a stream that is short of items
 fails the benchmark instead of looking faster.
@@ -22,25 +23,31 @@ from benchmarks.harness import ServerProcess
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def service_copy(tmp_path: Path, module: str, old: str, new: str) -> str:
-    """A copy of ect_service with `old` replaced by `new` in `module`; returns the PYTHONPATH entry."""
+def service_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
+    """A copy of ect_service with `old` replaced by `new` in `module`; returns the folder holding it."""
+    tmp_path = tmp_path / "injected"
     shutil.copytree(ROOT / "ect_service", tmp_path / "ect_service", ignore=shutil.ignore_patterns("__pycache__"))
     path = tmp_path / "ect_service" / module
     source = path.read_text()
     assert old in source, f"the injection no longer applies to {module}: update this test"
     path.write_text(source.replace(old, new))
-    return str(tmp_path)
+    return tmp_path
 
 
-def measured(benchmark, url: str, measure, monkeypatch, pythonpath: str | None = None):
-    if pythonpath:
-        monkeypatch.setenv("PYTHONPATH", pythonpath)
+def measured(benchmark, url: str, measure, monkeypatch, service_dir: Path):
+    """measure(benchmark) with the server started in `service_dir`."""
+    monkeypatch.chdir(service_dir)
     benchmark.setup(url)
     try:
         return measure(benchmark)
     finally:
         benchmark.teardown(url)
-        monkeypatch.delenv("PYTHONPATH", raising=False)
+        monkeypatch.chdir(ROOT)
+
+
+def empty_dir(tmp_path: Path) -> Path:
+    (tmp_path / "real").mkdir()
+    return tmp_path / "real"
 
 
 def stream_kb(benchmark) -> float:
@@ -53,7 +60,7 @@ def test_memory_per_stream_includes_a_server_that_reads_everything_first(sqlite_
         "        batch = result.fetchmany(FIRST_BATCH_SIZE)\n",
         "        batch = result.fetchall()  # injected: every row in memory before the first item\n",
     )
-    real = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch)
+    real = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch, empty_dir(tmp_path))
     injected = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch, read_all_first)
     assert injected > 500 and injected > 2 * real, (real, injected)
 
@@ -68,7 +75,7 @@ def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, mo
         "def user_item(row) -> workflow_pb2.UserOnlineItem:\n",
         "def user_item(row) -> workflow_pb2.UserOnlineItem:\n    cycle = [[], []]; cycle[0].append(cycle)  # injected\n",
     )
-    real = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch)
+    real = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch, empty_dir(tmp_path))
     injected = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch, cyclic)
     assert injected >= real + 5, (real, injected)
 
