@@ -18,7 +18,6 @@ significance, not just a ratio.
 import os
 import time
 
-import numpy as np
 import psutil
 
 from .harness import ServerProcess
@@ -98,10 +97,6 @@ def pin(pid: int, cores: set[int]) -> None:
             os.sched_setaffinity(thread.id, cores)
         except ProcessLookupError:  # a thread that ended meanwhile
             pass
-
-
-def median(values) -> float:
-    return float(np.median(values))
 
 
 class ServerBenchmark:

@@ -34,15 +34,21 @@ def service_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
     return tmp_path
 
 
-def measured(benchmark, url: str, measure, monkeypatch, service_dir: Path):
-    """measure(benchmark) with the server started in `service_dir`."""
-    monkeypatch.chdir(service_dir)
-    benchmark.setup(url)
-    try:
-        return measure(benchmark)
-    finally:
-        benchmark.teardown(url)
-        monkeypatch.chdir(ROOT)
+def real_and_injected(benchmark_class, url: str, measure, monkeypatch, tmp_path: Path,
+                      module: str, old: str, new: str) -> tuple[float, float]:
+    """measure(benchmark) against the unchanged service and against a copy with `old` -> `new` in
+    `module`: the server is started in an empty folder, then in the copy's."""
+    results = []
+    for service_dir in (empty_dir(tmp_path), service_copy(tmp_path, module, old, new)):
+        monkeypatch.chdir(service_dir)
+        benchmark = benchmark_class()
+        benchmark.setup(url)
+        try:
+            results.append(measure(benchmark))
+        finally:
+            benchmark.teardown(url)
+            monkeypatch.chdir(ROOT)
+    return results[0], results[1]
 
 
 def empty_dir(tmp_path: Path) -> Path:
@@ -55,13 +61,11 @@ def stream_kb(benchmark) -> float:
 
 
 def test_memory_per_stream_includes_a_server_that_reads_everything_first(sqlite_url, tmp_path, monkeypatch):
-    read_all_first = service_copy(
-        tmp_path, "queries.py",
+    real, injected = real_and_injected(
+        AllocatedMemory, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
         "        batch = result.fetchmany(FIRST_BATCH_SIZE)\n",
         "        batch = result.fetchall()  # injected: every row in memory before the first item\n",
     )
-    real = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch, empty_dir(tmp_path))
-    injected = measured(AllocatedMemory(), sqlite_url, stream_kb, monkeypatch, read_all_first)
     assert injected > 500 and injected > 2 * real, (real, injected)
 
 
@@ -70,13 +74,11 @@ def server_gen0(benchmark) -> float:
 
 
 def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, monkeypatch):
-    cyclic = service_copy(
-        tmp_path, "servicer.py",
+    real, injected = real_and_injected(
+        GcPressure, sqlite_url, server_gen0, monkeypatch, tmp_path, "servicer.py",
         "def user_item(row) -> workflow_pb2.UserOnlineItem:\n",
         "def user_item(row) -> workflow_pb2.UserOnlineItem:\n    cycle = [[], []]; cycle[0].append(cycle)  # injected\n",
     )
-    real = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch, empty_dir(tmp_path))
-    injected = measured(GcPressure(), sqlite_url, server_gen0, monkeypatch, cyclic)
     assert injected >= real + 5, (real, injected)
 
 
