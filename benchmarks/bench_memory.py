@@ -36,7 +36,7 @@ class AllocatedMemory(ServerBenchmark):
     client. A server that read every row before streaming, or a client that kept every item, shows.
     """
 
-    rounds = 1  # each call returns several samples
+    rounds = 2  # server processes per commit, each giving several samples
     warmup_streams = 1
     probe = True
     trace_server_memory = True
@@ -79,7 +79,7 @@ class GcPressure(ServerBenchmark):
     as the specification's benchmark does. A commit whose per-item work leaves cyclic garbage moves
     these counts; where they are 0 the README says why."""
 
-    rounds = 1
+    rounds = 2
     warmup_streams = 1
     probe = True
 

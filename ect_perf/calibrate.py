@@ -7,8 +7,8 @@ one commit per scenario goes on top of REV, each a child of REV:
 
   aa            an empty commit: the same service code, so any alarm is a false one;
   instructions  `user_item()` redefined to burn about P% more CPU instructions per streamed item;
-  wall          `user_item()` redefined to sleep every 100th item: about W% more wall-clock time,
-                no CPU work beyond one extra call per item.
+  wall          `user_item()` redefined to sleep every 100th item for W% of the time the last 100
+                took: about W% more wall-clock time on any host, no CPU work beyond one call per item.
 
 Then the gate compares REV with each commit `--runs` times, each scenario with its own benchmark
 selection. A false alarm is an aa run exiting 1; a detection is an injected run exiting 1 with a
@@ -47,8 +47,8 @@ SERVER_INSTRUCTIONS_PER_ITEM = 119_000  # the server's instructions per streamed
 # One turn of `for _ in range(K): pass`, in the server as measured: 27 turns raised the stream's
 # count by 3.0% (0d1a62c5, `calibrate --runs 1`), about 130 instructions a turn.
 LOOP_INSTRUCTIONS = 130
-SECONDS_PER_ITEM = 50e-6  # wall-clock time per streamed item (StreamThroughput: ~50-60 µs/item)
-SLEEP_EVERY = 100  # items between two sleeps
+SLEEP_EVERY = 100  # items between two sleeps of the wall scenario
+NEW_STREAM_GAP = 0.1  # seconds: a longer wait between two sleeps is a new stream, not a slow one
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
 
 GIT_USER = ["-c", "user.name=ect_perf calibrate", "-c", "user.email=calibrate@example.invalid",
@@ -63,12 +63,6 @@ def loop_iterations(percent: float) -> int:
     """Loop turns adding about `percent`% of the server's instructions per item (rounded half up):
     5% of 119,000 = 5,950 instructions = 46 turns of ~130."""
     return max(1, int(percent / 100 * SERVER_INSTRUCTIONS_PER_ITEM / LOOP_INSTRUCTIONS + 0.5))
-
-
-def sleep_seconds(percent: float) -> float:
-    """The sleep, every 100th item, adding about `percent`% wall-clock time at ~50 µs per item:
-    100 items * 50 µs * 0.10 = 0.5 ms for 10%."""
-    return percent / 100 * SLEEP_EVERY * SECONDS_PER_ITEM
 
 
 def instructions_patch(percent: float) -> str:
@@ -89,22 +83,28 @@ def user_item(row):
 
 
 def wall_patch(percent: float) -> str:
-    """Redefines user_item to block the server's event loop now and then: wall-clock time only."""
-    seconds = sleep_seconds(percent)
+    """Redefines user_item to block the server now and then: wall-clock time only. Every 100th item
+    it sleeps `percent`% of the time the last 100 items took, so it adds about `percent`% whatever
+    the host's speed (a fixed sleep sized for 50 µs per item added 20-25% on a host streaming at
+    30 µs per item). A gap of more than NEW_STREAM_GAP seconds is a new stream: no sleep."""
     return f'''
 
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item (sleep {seconds * 1e3:g} ms every
-# {SLEEP_EVERY}th item, at ~{SECONDS_PER_ITEM * 1e6:g} us per item), no CPU work.
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item, no CPU work: every
+# {SLEEP_EVERY}th item, sleep {percent:g}% of the time the last {SLEEP_EVERY} items took.
 import itertools as _calibration_itertools
 import time as _calibration_time
 
 _calibration_user_item = user_item
 _calibration_items = _calibration_itertools.count(1)
+_calibration_since = [_calibration_time.perf_counter()]
 
 
 def user_item(row):
     if next(_calibration_items) % {SLEEP_EVERY} == 0:
-        _calibration_time.sleep({seconds:.6g})
+        elapsed = _calibration_time.perf_counter() - _calibration_since[0]
+        if elapsed < {NEW_STREAM_GAP}:
+            _calibration_time.sleep(elapsed * {percent / 100:g})
+        _calibration_since[0] = _calibration_time.perf_counter()
     return _calibration_user_item(row)
 '''
 
@@ -142,7 +142,7 @@ class Options:
         if scenario == "instructions":
             return f"+{self.instructions_percent:g}% instructions/item ({loop_iterations(self.instructions_percent)} loop turns)"
         if scenario == "wall":
-            return f"+{self.wall_percent:g}% wall time ({sleep_seconds(self.wall_percent) * 1e3:g} ms sleep / {SLEEP_EVERY} items)"
+            return f"+{self.wall_percent:g}% wall time (sleeps {self.wall_percent:g}% of each {SLEEP_EVERY} items' time)"
         return "nothing (A/A)"
 
 
@@ -323,7 +323,7 @@ def as_json(calibration: Calibration) -> str:
         "injected": {"instructions_percent": options.instructions_percent,
                      "loop_iterations": loop_iterations(options.instructions_percent),
                      "wall_percent": options.wall_percent,
-                     "sleep_seconds": sleep_seconds(options.wall_percent)},
+                     "sleep_every_items": SLEEP_EVERY},
         "scenarios": [{
             "scenario": tally.scenario, "bench": tally.bench, "injected": tally.injected,
             "exit_codes": tally.codes, "errors": tally.errors,

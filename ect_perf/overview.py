@@ -2,7 +2,8 @@
 series can be compared across hosts. Written next to asv's pages by `python -m ect_perf publish`.
 
 - the specification's performance targets at the newest measured commit (ect_perf.targets);
-- the gate's calibration figures, from docs/calibration.json, the output of a real
+- the gate's calibration figures, from docs/calibration.json (and earlier runs kept as
+  docs/calibration-REV.json), each the output of a real
   `python -m ect_perf calibrate --json docs/calibration.json` run (absent: the page says so);
 - each benchmark's kind of series: instruction counts are host-independent (one continuous history
   whatever the machine), peak memory nearly so, everything else is wall-clock time of one host.
@@ -33,7 +34,7 @@ def series_kind(name: str, unit: str) -> str:
 def write(html_dir: Path, config_path: str, machine: str) -> Path:
     config = load_config(config_path)
     root = Path(config_path).resolve().parent
-    sections = [_targets(config, machine), _calibration(root / CALIBRATION), _series(config)]
+    sections = [_targets(config, machine), _calibration(root / CALIBRATION.parent), _series(config)]
     page = html_dir / PAGE
     page.write_text(_document("\n".join(sections)))
     _link_from_index(html_dir / "index.html")
@@ -53,16 +54,23 @@ def _targets(config, machine: str) -> str:
             + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))
 
 
-def _calibration(path: Path) -> str:
+def _calibration(docs: Path) -> str:
+    """Every recorded calibration, newest first: docs/calibration.json (the latest `calibrate --json`),
+    then earlier ones kept as docs/calibration-REV.json."""
     title = "<h2>How far the gate can be trusted</h2>"
-    if not path.is_file():
+    paths = [path for path in [docs / CALIBRATION.name, *sorted(docs.glob("calibration-*.json"), reverse=True)]
+             if path.is_file()]
+    if not paths:
         return title + f"<p>No calibration recorded yet: run <code>python -m ect_perf calibrate --json {CALIBRATION}</code>.</p>"
-    data = json.loads(path.read_text())
-    rows = [(s["scenario"], s["bench"], len(s["exit_codes"]), s["rate"], s["goal"], "pass" if s["passed"] else "fail")
-            for s in data["scenarios"]]
-    return (title + f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>, "
-            f"injected: {escape(json.dumps(data['injected']))}</p>"
-            + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Status"), rows, status_column=5))
+    sections = [title]
+    for path in paths:
+        data = json.loads(path.read_text())
+        rows = [(s["scenario"], s["bench"], len(s["exit_codes"]), s["rate"], s["goal"], "pass" if s["passed"] else "fail")
+                for s in data["scenarios"]]
+        sections.append(f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>, "
+                        f"injected: {escape(json.dumps(data['injected']))}</p>"
+                        + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Status"), rows, status_column=5))
+    return "\n".join(sections)
 
 
 def _series(config) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from ect_perf import calibrate
 from ect_perf.calibrate import (
-    CalibrationError, inject, instructions_patch, loop_iterations, sleep_seconds, wall_patch,
+    CalibrationError, inject, instructions_patch, loop_iterations, wall_patch,
 )
 from ect_service import servicer
 
@@ -38,9 +38,6 @@ def test_amounts_are_as_documented():
     assert loop_iterations(5) == 46
     assert loop_iterations(10) == 92
     assert loop_iterations(0.01) == 1
-    # 100 items * 50 µs * 0.10 = 0.5 ms.
-    assert sleep_seconds(10) == pytest.approx(0.5e-3)
-    assert sleep_seconds(20) == pytest.approx(1e-3)
 
 
 def test_instructions_patch_returns_the_same_message(tmp_path):
@@ -50,13 +47,38 @@ def test_instructions_patch_returns_the_same_message(tmp_path):
     assert f"range({loop_iterations(5)})" in (tmp_path / "servicer.py").read_text()
 
 
-def test_wall_patch_sleeps_every_hundredth_item_and_returns_the_same_message(tmp_path):
-    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_servicer")
-    slept = []
-    module._calibration_time = types.SimpleNamespace(sleep=slept.append)
+class FakeClock:
+    """perf_counter advancing `step` seconds per reading; sleep() records instead of sleeping."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step, self.slept = 0.0, step, []
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.mark.parametrize("percent", [10, 20])
+def test_wall_patch_sleeps_a_share_of_the_time_the_last_hundred_items_took(tmp_path, percent):
+    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_servicer_{percent}")
+    clock = module._calibration_time = FakeClock(step=0.002)
+    module._calibration_since[0] = 0.0
     items = [module.user_item(ROW) for _ in range(250)]
     assert all(item == servicer.user_item(ROW) for item in items)
-    assert slept == [pytest.approx(0.5e-3)] * 2
+    # Each reading of the fake clock is 2 ms later than the one before: at items 100 and 200, 2 ms
+    # since the last reset, of which `percent`% is slept.
+    assert clock.slept == [pytest.approx(0.002 * percent / 100)] * 2
+
+
+def test_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
+    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_servicer_gap")
+    clock = module._calibration_time = FakeClock(step=1.0)  # a second between readings: new streams
+    module._calibration_since[0] = 0.0
+    [module.user_item(ROW) for _ in range(300)]
+    assert clock.slept == []
 
 
 def _global_names(code) -> set[str]:
