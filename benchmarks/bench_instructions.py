@@ -69,9 +69,10 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tu
 
 
 # call: (calls made in the measured run, items each call delivers)
-CALLS = {"stream": (2, USERS // 2), "buffered": (2, USERS // 2), "unary": (100, 1)}
+CALLS = {"stream": (2, USERS // 2), "buffered": (2, USERS // 2), "unary": (100, 1), "recommended": (2, USERS // 2)}
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
-# only the stream, in a third of the time.
+# only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
+# read (instruction_client.py: StreamUsersOnline where the commit has it, else GetUsersOnlineStream).
 SELECTED = "ECT_BENCH_INSTRUCTION_CALLS"
 
 
@@ -149,4 +150,15 @@ class UnaryInstructions(_Instructions):
     unit = "instructions/call"
 
     def track_instructions_per_call(self, counts, side):
+        return counts[self.call][side]
+
+
+class RecommendedStreamInstructions(_Instructions):
+    """The recommended streaming read (StreamUsersOnline where the commit has it, else
+    GetUsersOnlineStream): instructions per item (two 5,000-item reads, every item iterated)."""
+
+    call = "recommended"
+    unit = "instructions/item"
+
+    def track_instructions_per_item(self, counts, side):
         return counts[self.call][side]

@@ -4,7 +4,17 @@ and garbage-collector pressure on both sides."""
 import gc
 import tracemalloc
 
-from .common import LARGE_USERS, ONLINE, ServerBenchmark, drain, empty, expect_items, samples, seeded_database
+from .common import (
+    LARGE_USERS,
+    ONLINE,
+    ServerBenchmark,
+    drain,
+    drain_recommended,
+    empty,
+    expect_items,
+    samples,
+    seeded_database,
+)
 
 CALLS = 5  # samples per benchmark
 
@@ -65,6 +75,28 @@ class AllocatedMemory(ServerBenchmark):
 
     track_allocated_kb.params = ["stream", "buffered"]
     track_allocated_kb.param_names = ["mode"]
+    track_allocated_kb.unit = "KB"
+
+    def track_buffered_to_stream_ratio(self, url):
+        return samples(self.peak_kb(self.buffered) / self.peak_kb(self.stream) for _ in range(CALLS))
+
+    track_buffered_to_stream_ratio.unit = "x"
+
+
+class RecommendedStreamMemory(AllocatedMemory):
+    """AllocatedMemory for the recommended streaming read (common.recommended_read): server plus
+    client heap for 5,000 items, and the buffered call against it."""
+
+    def stream(self):
+        drain_recommended(self.stub)
+
+    def setup(self, url, *params):
+        super().setup(url, *params)
+        self.stream()
+
+    def track_allocated_kb(self, url):
+        return samples(self.peak_kb(self.stream) for _ in range(CALLS))
+
     track_allocated_kb.unit = "KB"
 
     def track_buffered_to_stream_ratio(self, url):

@@ -79,6 +79,29 @@ def timed_drain(stub) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
+def recommended_read(stub, timeout: float = 300):
+    """The commit's recommended streaming read, as (call, items): StreamUsersOnline (many items per
+    message) where the commit has it, else GetUsersOnlineStream, its only streaming read before.
+    So the "recommended" series cover every commit and step where the recommended read changed.
+    `items` yields every item one by one, as a caller iterating items would see them."""
+    if hasattr(stub, "StreamUsersOnline"):
+        call = stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(), timeout=timeout)
+        return call, (item for batch in call for item in batch.items)
+    call = stub.GetUsersOnlineStream(empty(), timeout=timeout)
+    return call, call
+
+
+def drain_recommended(stub, expected: int = ONLINE) -> int:
+    _, items = recommended_read(stub)
+    return expect_items(sum(1 for _ in items), expected)
+
+
+def timed_drain_recommended(stub) -> tuple[float, int]:
+    start = time.perf_counter()
+    count = drain_recommended(stub)
+    return time.perf_counter() - start, count
+
+
 ALL_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 

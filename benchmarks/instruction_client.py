@@ -3,7 +3,8 @@
     python instruction_client.py TARGET CALL N
 
 Warms up with one call of every kind (so one-time costs fall in the baseline), then makes N calls
-of CALL (stream, buffered or unary) and prints {"items": received} as JSON. With N = 0 it is the
+of CALL (stream, buffered, unary or recommended: the commit's recommended streaming read,
+StreamUsersOnline where it has it, else GetUsersOnlineStream) and prints {"items": received} as JSON. With N = 0 it is the
 baseline run that the measured run is compared against.
 """
 
@@ -26,7 +27,15 @@ def main(target: str, call: str, calls: int) -> None:
             "buffered": lambda: len(stub.GetUsersOnline(empty, timeout=600).items),
             "unary": lambda: int(bool(stub.GetWorkflow(request, timeout=600).id)),
         }
-        for warm_up in kinds.values():
+        warm_ups = list(kinds.values())
+        if hasattr(stub, "StreamUsersOnline"):  # the recommended read; before it, the stream was
+            batched = workflow_pb2.StreamUsersOnlineRequest()
+            kinds["recommended"] = lambda: sum(
+                1 for batch in stub.StreamUsersOnline(batched, timeout=600) for _ in batch.items)
+            warm_ups.append(kinds["recommended"])
+        else:
+            kinds["recommended"] = kinds["stream"]
+        for warm_up in warm_ups:
             warm_up()
         items = sum(kinds[call]() for _ in range(calls))
     print(json.dumps({"items": items}), flush=True)

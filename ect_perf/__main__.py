@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--commit", help="commit hash (prefix) to report; default: the newest measured")
     targets.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     targets.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+    targets.add_argument("--targets", help="targets file (default: targets.json in the benchmark directory)")
 
     gate = commands.add_parser("gate", help="compare two revisions with asv continuous; non-zero when worse")
     gate.add_argument("base", help="the revision to compare against, e.g. origin/main")
@@ -164,16 +165,18 @@ def _publish(args) -> int:
 
 def _targets(args) -> int:
     from ect_perf.asv_results import NoResults, latest_result, load_config
-    from ect_perf.targets import evaluate, render
+    from ect_perf.targets import TargetsError, all_pass, default_targets_path, evaluate, load_targets, render
 
     try:
-        result = latest_result(load_config(args.config), args.machine, args.commit)
-    except NoResults as exc:
+        config = load_config(args.config)
+        targets = load_targets(Path(args.targets) if args.targets else default_targets_path(config, args.config))
+        result = latest_result(config, args.machine, args.commit)
+    except (NoResults, TargetsError) as exc:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2
-    rows = evaluate(result)
+    rows = evaluate(result, targets)
     print(render(rows, result, args.format))
-    return 0 if all(row.status == "pass" for row in rows) else 1
+    return 0 if all_pass(rows) else 1
 
 
 def _gate(args) -> int:

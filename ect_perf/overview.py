@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from ect_perf.asv_results import NoResults, latest_result, load_config
-from ect_perf.targets import evaluate
+from ect_perf.targets import TargetsError, default_targets_path, evaluate, load_targets
 
 CALIBRATION = Path("docs") / "calibration.json"
 PAGE = "overview.html"
@@ -34,21 +34,22 @@ def series_kind(name: str, unit: str) -> str:
 def write(html_dir: Path, config_path: str, machine: str) -> Path:
     config = load_config(config_path)
     root = Path(config_path).resolve().parent
-    sections = [_targets(config, machine), _calibration(root / CALIBRATION.parent), _series(config)]
+    sections = [_targets(config, config_path, machine), _calibration(root / CALIBRATION.parent), _series(config)]
     page = html_dir / PAGE
     page.write_text(_document("\n".join(sections)))
     _link_from_index(html_dir / "index.html")
     return page
 
 
-def _targets(config, machine: str) -> str:
+def _targets(config, config_path: str, machine: str) -> str:
     try:
+        targets = load_targets(default_targets_path(config, config_path))
         result = latest_result(config, machine)
-    except NoResults as exc:
+    except (NoResults, TargetsError) as exc:
         return f"<h2>Performance targets</h2><p>{escape(str(exc))}</p>"
-    rows = [(r.target.name, f"{r.target.goal} {r.target.unit}",
+    rows = [(r.target.name, r.target.goal,
              "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
-             r.status) for r in evaluate(result)]
+             r.status) for r in evaluate(result, targets)]
     return (f"<h2>Performance targets at commit <code>{escape(result.commit_hash[:8])}</code> "
             f"(machine <code>{escape(machine)}</code>)</h2>"
             + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))

@@ -1,27 +1,63 @@
-"""The specification's "Performance Targets" table, filled from the latest asv results of a machine.
+"""Performance targets, filled from the latest asv results of a machine.
 
-    python -m ect_perf targets [--machine python-svc] [--commit HASH] [--format text|markdown|json]
+    python -m ect_perf targets [--machine python-svc] [--commit HASH] [--targets FILE] [--format text|markdown|json]
 
-Exit code: 0 when every target passes, 1 when one fails or has no result, 2 when there are no
-results to read at all.
+The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
+another file of the same form. Exit code: 0 when every target with a threshold passes, 1 when one
+fails or has no result, 2 when there are no results or the targets file is invalid.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 from ect_perf.asv_results import values
+
+TARGETS_FILE = "targets.json"  # in the suite's benchmark directory
+COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+READS = ("value", "highest_level", "degradation")
+
+
+class TargetsError(ValueError):
+    """An unreadable or invalid targets file; the message names the file and the entry."""
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
-    goal: str
+    benchmark: str
     unit: str
-    read: Callable  # result -> float | None
-    passes: Callable[[float], bool]
+    params: tuple = ()
+    read: str = "value"
+    pass_if: str | None = None  # None: listed for reference, never fails
+    threshold: float | None = None
+
+    @property
+    def goal(self) -> str:
+        if self.pass_if is None:
+            return "(reference)"
+        return f"{self.pass_if} {_number(self.threshold)} {self.unit}"
+
+    def value(self, result) -> float | None:
+        found = values(result, self.benchmark)
+        if self.read == "highest_level":
+            return _highest_level(found)
+        value = found.get(self.params)
+        if self.read == "degradation" and value is not None and value == value:
+            return (1 - value) * 100
+        return value
+
+
+def _highest_level(found: dict) -> float | None:
+    """The largest level whose value reaches the level (all N streams had their first item before
+    any finished); 0 when none does, None when nothing was measured."""
+    measured = [(level, value) for (level,), value in found.items() if value is not None and value == value]
+    if not measured:
+        return None
+    return float(max([level for level, value in measured if value >= level], default=0))
 
 
 @dataclass(frozen=True)
@@ -31,62 +67,43 @@ class Row:
 
     @property
     def status(self) -> str:
+        if self.target.pass_if is None:
+            return "info"
         if self.current is None or self.current != self.current:  # failed (None) or skipped (NaN)
             return "missing"
-        return "pass" if self.target.passes(self.current) else "fail"
+        return "pass" if COMPARISONS[self.target.pass_if](self.current, self.target.threshold) else "fail"
 
 
-def _value(benchmark: str, param: tuple = ()):
-    def read(result):
-        return values(result, benchmark).get(param)
-
-    return read
-
-
-def _highest_concurrent_level(result):
-    """The largest level at which every stream had its first item before any stream finished."""
-    levels = values(result, "bench_concurrency.ConcurrentStreams.track_concurrent_streams")
-    measured = [(level, value) for (level,), value in levels.items() if value is not None and value == value]
-    if not measured:
-        return None
-    return float(max([level for level, value in measured if value >= level], default=0))
-
-
-def _degradation_at_50(result):
-    """(1 - items/s at 50 streams / items/s at 1) x 100: positive means 50 streams are slower."""
-    ratio = values(result, "bench_concurrency.ConcurrencyDegradation.track_throughput_50_vs_1").get(())
-    if ratio is None or ratio != ratio:
-        return ratio
-    return (1 - ratio) * 100
-
-
-def _above(limit):
-    return lambda value: value > limit
+def load_targets(path: Path) -> list[Target]:
+    try:
+        entries = json.loads(path.read_text())["targets"]
+    except FileNotFoundError:
+        raise TargetsError(f"{path} not found") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise TargetsError(f"{path} is not a targets file ({exc.__class__.__name__}: {exc})") from None
+    targets = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            target = Target(entry["name"], entry["benchmark"], entry["unit"], tuple(entry.get("params", ())),
+                            entry.get("read", "value"), entry.get("pass_if"), entry.get("threshold"))
+        except (KeyError, TypeError) as exc:
+            raise TargetsError(f"{path}: target {number} lacks {exc}") from None
+        if target.read not in READS:
+            raise TargetsError(f"{path}: target {number} ({target.name}): read must be one of {', '.join(READS)}")
+        if (target.pass_if is None) != (target.threshold is None) or (
+                target.pass_if is not None and target.pass_if not in COMPARISONS):
+            raise TargetsError(f"{path}: target {number} ({target.name}): give pass_if (one of "
+                               f"{' '.join(COMPARISONS)}) and threshold together, or neither")
+        targets.append(target)
+    return targets
 
 
-def _below(limit):
-    return lambda value: value < limit
+def evaluate(result, targets: list[Target]) -> list[Row]:
+    return [Row(target, target.value(result)) for target in targets]
 
 
-TARGETS = [
-    Target("Streaming throughput", "> 100,000", "items/s",
-           _value("bench_throughput.StreamThroughput.track_items_per_second"), _above(100_000)),
-    Target("Time to first item (p50)", "< 10", "ms",
-           _value("bench_latency.TimeToFirstItem.track_first_item_ms", ("p50",)), _below(10)),
-    Target("Average per-item latency", "< 200", "us/item",
-           _value("bench_throughput.StreamThroughput.track_microseconds_per_item"), _below(200)),
-    Target("Streaming memory per 5K items", "< 500", "KB",
-           _value("bench_memory.AllocatedMemory.track_allocated_kb", ("stream",)), _below(500)),
-    Target("Streaming vs buffering efficiency", "> 5", "x",
-           _value("bench_memory.AllocatedMemory.track_buffered_to_stream_ratio"), _above(5)),
-    Target("Concurrent streams (all started before any finished)", ">= 100", "streams", _highest_concurrent_level,
-           lambda v: v >= 100),
-    Target("Degradation at 50 streams", "< 20", "%", _degradation_at_50, _below(20)),
-]
-
-
-def evaluate(result) -> list[Row]:
-    return [Row(target, target.read(result)) for target in TARGETS]
+def all_pass(rows: list[Row]) -> bool:
+    return all(row.status in ("pass", "info") for row in rows)
 
 
 def _number(value: float | None) -> str:
@@ -101,25 +118,30 @@ def render(rows: list[Row], result, fmt: str) -> str:
         return json.dumps(
             {
                 "commit": result.commit_hash,
-                "all_pass": all(row.status == "pass" for row in rows),
+                "all_pass": all_pass(rows),
                 "targets": [
-                    {"name": r.target.name, "target": f"{r.target.goal} {r.target.unit}", "unit": r.target.unit,
-                     "current": None if r.status == "missing" else r.current, "status": r.status}
+                    {"name": r.target.name, "benchmark": r.target.benchmark, "target": r.target.goal,
+                     "unit": r.target.unit, "current": None if r.status == "missing" else r.current,
+                     "status": r.status}
                     for r in rows
                 ],
             },
             indent=2,
         )
-    table = [(r.target.name, f"{r.target.goal} {r.target.unit}", f"{_number(r.current)} {r.target.unit}", r.status)
-             for r in rows]
+    table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}", r.status) for r in rows]
     header = ("Metric", "Target", "Current", "Status")
     if fmt == "markdown":
         lines = [f"Performance targets at commit `{commit}`", "", "| " + " | ".join(header) + " |",
                  "|---|---|---|---|"]
-        marks = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing"}
+        marks = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "info": "reference"}
         lines += [f"| {a} | {b} | {c} | {marks[d]} |" for a, b, c, d in table]
         return "\n".join(lines)
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(4)]
     lines = [f"Performance targets at commit {commit}"]
     lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]]
     return "\n".join(lines)
+
+
+def default_targets_path(config, config_path: str | Path) -> Path:
+    """targets.json in the suite's benchmark directory, which asv.conf.json names relative to itself."""
+    return Path(config_path).resolve().parent / config.benchmark_dir / TARGETS_FILE

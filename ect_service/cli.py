@@ -64,8 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--workflows", type=count, default=100, help="workflows (default: %(default)s)")
 
     target_help = "server address (default: %(default)s)"
-    stream = commands.add_parser("stream", help="read GetUsersOnlineStream and report its timing")
+    stream = commands.add_parser("stream", help="read every online user and report the timing")
     stream.add_argument("--target", default="127.0.0.1:50051", help=target_help)
+    stream.add_argument("--rpc", choices=["StreamUsersOnline", "GetUsersOnlineStream"], default="StreamUsersOnline",
+                        help="many items per message (the default) or one per message")
     stream.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds (default: %(default)s)")
     stream.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -123,13 +125,13 @@ def _seed(args: argparse.Namespace) -> int:
 def _stream(args: argparse.Namespace) -> int:
     from ect_service.client import connect, measure_stream
 
-    stats = measure_stream(connect(args.target), timeout=args.timeout)
+    stats = measure_stream(connect(args.target), args.rpc, timeout=args.timeout)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:
         first = "n/a" if stats.first_item_ms is None else f"{stats.first_item_ms:.2f} ms"
         print(
-            f"items: {stats.items}  first item: {first}  total: {stats.total_ms:.1f} ms  "
+            f"{stats.rpc}: items: {stats.items}  first item: {first}  total: {stats.total_ms:.1f} ms  "
             f"throughput: {stats.items_per_second:,.0f} items/s"
         )
     return 0

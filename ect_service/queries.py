@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, Row, select, true
 
@@ -30,15 +31,24 @@ def online_users(engine: Engine) -> Sequence[Row]:
         return conn.execute(ONLINE_USERS).all()
 
 
-def online_user_batches(engine: Engine) -> Iterator[Sequence[Row]]:
-    """Online users in batches read from an open cursor (server-side where the driver has one).
+def doubling(first: int, largest: int) -> Iterator[int]:
+    """Batch sizes first, 2 x first, 4 x first, ... up to largest, then largest for ever."""
+    size = first
+    while size < largest:
+        yield size
+        size *= 2
+    yield from itertools.repeat(largest)
+
+
+def online_user_batches(engine: Engine, sizes: Iterable[int] | None = None) -> Iterator[Sequence[Row]]:
+    """Online users in batches read from an open cursor (server-side where the driver has one), of
+    the given sizes (default: FIRST_BATCH_SIZE, then BATCH_SIZE).
 
     Memory is bounded by one batch whatever the number of rows. Closing the generator early (a
     cancelled stream) closes the cursor and returns the connection to the pool.
     """
+    sizes = iter(sizes or itertools.chain([FIRST_BATCH_SIZE], itertools.repeat(BATCH_SIZE)))
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True).execute(ONLINE_USERS)
-        batch = result.fetchmany(FIRST_BATCH_SIZE)
-        while batch:
+        while batch := result.fetchmany(next(sizes)):
             yield batch
-            batch = result.fetchmany(BATCH_SIZE)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, asynccontextmanager, closing
 from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -20,6 +21,8 @@ from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1)
 _ONLINE = workflow_pb2.USER_STATUS_ONLINE
+MAX_ITEMS_PER_BATCH = 10_000  # StreamUsersOnline: about 0.6 MB per message, under grpc's 4 MB default
+FIRST_MESSAGE_ITEMS = 4  # StreamUsersOnline's first batch
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -34,6 +37,17 @@ def user_item(row) -> workflow_pb2.UserOnlineItem:
     return workflow_pb2.UserOnlineItem(
         user_id=row.id, user_name=row.name, status=_ONLINE, last_active=timestamp(row.last_active)
     )
+
+
+def user_batches(engine: Engine, max_items: int) -> Iterator[workflow_pb2.UserOnlineBatch]:
+    """StreamUsersOnline's messages, built where the rows are read (on a database thread), so the
+    event loop only sends them. Batches double from FIRST_MESSAGE_ITEMS up to max_items: the first
+    item leaves after a few rows, and a stream abandoned early leaves little work in flight (with 64
+    then 1,000, a cancel right after the first item left a 1,000-item batch being built, and the
+    next call's first item waited behind it: 4.8 ms at p50; doubling from 4: 0.56 ms)."""
+    with closing(queries.online_user_batches(engine, queries.doubling(FIRST_MESSAGE_ITEMS, max_items))) as batches:
+        for rows in batches:
+            yield workflow_pb2.UserOnlineBatch(items=[user_item(row) for row in rows])
 
 
 class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
@@ -77,6 +91,20 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
                 async for batch in batches:
                     for row in batch:
                         yield user_item(row)
+
+    async def StreamUsersOnline(
+        self, request: workflow_pb2.StreamUsersOnlineRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[workflow_pb2.UserOnlineBatch]:
+        if request.max_items_per_batch > MAX_ITEMS_PER_BATCH:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"max_items_per_batch is {request.max_items_per_batch}; at most {MAX_ITEMS_PER_BATCH} allowed",
+            )
+        max_items = request.max_items_per_batch or queries.BATCH_SIZE
+        async with _database_errors(context):
+            async with aclosing(self._db.stream(user_batches, max_items)) as batches:
+                async for batch in batches:
+                    yield batch
 
 
 @asynccontextmanager

@@ -54,7 +54,11 @@ def test_stream_and_get_workflow_against_a_server(small_sqlite_url):
         stream = cli("stream", "--target", server.target, "--json")
         assert stream.returncode == 0, stream.stderr
         stats = json.loads(stream.stdout)
+        assert stats["rpc"] == "StreamUsersOnline"
         assert stats["items"] == 10 and stats["first_item_ms"] > 0 and stats["items_per_second"] > 0
+        per_item = cli("stream", "--target", server.target, "--rpc", "GetUsersOnlineStream")
+        assert per_item.returncode == 0, per_item.stderr
+        assert per_item.stdout.startswith("GetUsersOnlineStream: items: 10 ")
 
         found = cli("get-workflow", "test-workflow-2", "--target", server.target)
         assert found.returncode == 0 and json.loads(found.stdout)["id"] == "test-workflow-2"

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks import common
 from benchmarks.bench_concurrency import _run_level
-from benchmarks.bench_memory import AllocatedMemory, GcPressure
+from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStreamMemory
 from benchmarks.harness import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,11 +60,13 @@ def stream_kb(benchmark) -> float:
     return statistics.median(benchmark.peak_kb(benchmark.stream) for _ in range(3))
 
 
-def test_memory_per_stream_includes_a_server_that_reads_everything_first(sqlite_url, tmp_path, monkeypatch):
+@pytest.mark.parametrize("benchmark_class", [AllocatedMemory, RecommendedStreamMemory])
+def test_memory_per_stream_includes_a_server_that_reads_everything_first(
+        benchmark_class, sqlite_url, tmp_path, monkeypatch):
     real, injected = real_and_injected(
-        AllocatedMemory, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
-        "        batch = result.fetchmany(FIRST_BATCH_SIZE)\n",
-        "        batch = result.fetchall()  # injected: every row in memory before the first item\n",
+        benchmark_class, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
+        "        while batch := result.fetchmany(next(sizes)):\n",
+        "        for batch in [result.fetchall()]:  # injected: every row in memory before the first item\n",
     )
     assert injected > 500 and injected > 2 * real, (real, injected)
 
@@ -90,7 +92,22 @@ def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url
     assert (level["concurrent"] == 5) is concurrent, level["concurrent"]
 
 
-def test_a_stream_short_of_items_fails_the_benchmark(small_sqlite_url):
+@pytest.mark.parametrize("drain", [common.drain, common.drain_recommended])
+def test_a_stream_short_of_items_fails_the_benchmark(small_sqlite_url, drain):
     with ServerProcess(small_sqlite_url) as server:
         with pytest.raises(RuntimeError, match="delivered 10 items, expected 5000"):
-            common.drain(server.stub())
+            drain(server.stub())
+
+
+def test_the_recommended_read_is_the_batched_rpc_where_the_commit_has_it(server):
+    """The "recommended" series read StreamUsersOnline (many items per message) on commits that have
+    it, GetUsersOnlineStream before: on a stub without the batched RPC, the per-item stream."""
+    stub = server.stub()
+    call, _ = common.recommended_read(stub)
+    assert len(next(call).items) == 4  # a UserOnlineBatch (StreamUsersOnline's first), not one item
+    call.cancel()
+
+    class OlderStub:  # the stub of a commit before StreamUsersOnline
+        GetUsersOnlineStream = stub.GetUsersOnlineStream
+
+    assert common.drain_recommended(OlderStub()) == common.ONLINE

@@ -6,10 +6,12 @@ import grpc
 import pytest
 
 from conftest import ONLINE_USERS, SEEDED_USERS
+from ect_service.client import BATCHED, online_users
 from ect_service.seeding import user_rows
 from ect_service.v1 import workflow_pb2
 
 EMPTY = workflow_pb2.EmptyRequest()
+BATCH_REQUEST = workflow_pb2.StreamUsersOnlineRequest()
 
 
 def expected_online() -> dict[str, dict]:
@@ -39,6 +41,44 @@ def test_buffered_call_returns_the_same_users_as_the_stream(backend_server):
     streamed = list(stub.GetUsersOnlineStream(EMPTY, timeout=60))
     assert len(buffered) == ONLINE_USERS
     assert {(i.user_id, i.user_name) for i in buffered} == {(i.user_id, i.user_name) for i in streamed}
+
+
+def test_batched_stream_returns_the_same_items_in_the_same_order(backend_server):
+    stub = backend_server.stub()
+    batched = list(online_users(stub, BATCHED, timeout=60))
+    per_item = list(stub.GetUsersOnlineStream(EMPTY, timeout=60))
+    assert len(batched) == ONLINE_USERS
+    assert batched == per_item  # every field of every item, in id order
+
+
+def test_batched_stream_batches_double_from_a_small_first_one(server):
+    sizes = [len(batch.items) for batch in server.stub().StreamUsersOnline(BATCH_REQUEST, timeout=60)]
+    # 4 + 8 + ... + 512 = 1,020 items, then 3 x 1,000 and the remaining 980 of 5,000.
+    assert sizes == [4, 8, 16, 32, 64, 128, 256, 512, 1_000, 1_000, 1_000, 980]
+
+
+@pytest.mark.parametrize("limit", [1, 7, 1_000, 10_000])
+def test_batched_stream_honours_max_items_per_batch(server, limit):
+    request = workflow_pb2.StreamUsersOnlineRequest(max_items_per_batch=limit)
+    sizes = [len(batch.items) for batch in server.stub().StreamUsersOnline(request, timeout=60)]
+    assert max(sizes) <= limit and sum(sizes) == ONLINE_USERS
+
+
+def test_batched_stream_rejects_oversized_batches(server):
+    request = workflow_pb2.StreamUsersOnlineRequest(max_items_per_batch=10_001)
+    with pytest.raises(grpc.RpcError) as error:
+        list(server.stub().StreamUsersOnline(request, timeout=10))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 10000" in error.value.details()
+
+
+def test_cancelled_batched_streams_leave_the_server_serving(server):
+    stub = server.stub()
+    for _ in range(30):  # more than the pool's 20 connections: each cancel must return its own
+        call = stub.StreamUsersOnline(BATCH_REQUEST, timeout=10)
+        next(call)
+        call.cancel()
+    assert sum(1 for _ in online_users(stub, BATCHED, timeout=30)) == ONLINE_USERS
 
 
 def test_get_workflow(backend_server):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,16 +34,51 @@ def test_bad_format_is_a_usage_error():
 
 def test_report_from_the_committed_results():
     """The committed history is real asv output: every target has a value and a verdict."""
+    listed = json.loads((ROOT / "benchmarks" / "targets.json").read_text())["targets"]
     result = targets("--format", "json")
     report = json.loads(result.stdout)
-    assert len(report["targets"]) == 7
-    assert all(row["status"] in ("pass", "fail") and row["current"] is not None for row in report["targets"])
+    assert [row["name"] for row in report["targets"]] == [entry["name"] for entry in listed]
+    for row, entry in zip(report["targets"], listed):
+        assert row["current"] is not None, row
+        assert row["status"] == ("info" if "pass_if" not in entry else row["status"])
+        assert row["status"] in (("pass", "fail") if "pass_if" in entry else ("info",))
+    checked = [row for row in report["targets"] if row["status"] != "info"]
+    assert report["all_pass"] == all(row["status"] == "pass" for row in checked)
     assert result.returncode == (0 if report["all_pass"] else 1)
 
     text = targets().stdout.splitlines()
-    assert text[0].startswith("Performance targets at commit ") and len(text) == 9
+    assert text[0].startswith("Performance targets at commit ") and len(text) == 2 + len(listed)
     markdown = targets("--format", "markdown").stdout
-    assert "| Streaming throughput | > 100,000 items/s |" in markdown
+    assert "| Streaming throughput (recommended read: StreamUsersOnline) | > 100,000 items/s |" in markdown
+
+
+def one_target(tmp_path: Path, **entry) -> str:
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps({"targets": [{"name": "drain", "unit": "items/s",
+                                             "benchmark": "bench_throughput.StreamThroughput.track_items_per_second",
+                                             **entry}]}))
+    return str(path)
+
+
+def test_a_targets_file_decides_the_exit_code(tmp_path):
+    """The same committed value passes a threshold below it and fails one far above it."""
+    assert targets("--targets", one_target(tmp_path, pass_if=">", threshold=1)).returncode == 0
+    failed = targets("--targets", one_target(tmp_path, pass_if=">", threshold=1e12), "--format", "json")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["targets"][0]["status"] == "fail"
+    reference = targets("--targets", one_target(tmp_path), "--format", "json")
+    assert reference.returncode == 0 and json.loads(reference.stdout)["targets"][0]["status"] == "info"
+
+
+@pytest.mark.parametrize("entry", [{"pass_if": ">"}, {"pass_if": "~", "threshold": 1}, {"read": "mean"}])
+def test_an_invalid_targets_file_is_one_line_and_exit_2(tmp_path, entry):
+    result = targets("--targets", one_target(tmp_path, **entry))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "target 1 (drain)" in result.stderr
+
+
+def test_a_missing_targets_file_is_one_line_and_exit_2(tmp_path):
+    result = targets("--targets", str(tmp_path / "nope.json"))
+    assert result.returncode == 2 and result.stderr.strip().endswith("nope.json not found")
 
 
 def test_a_commit_without_results_is_reported():

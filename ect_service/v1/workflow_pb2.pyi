@@ -60,3 +60,15 @@ class GetUsersOnlineResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[UserOnlineItem]
     def __init__(self, items: _Optional[_Iterable[_Union[UserOnlineItem, _Mapping]]] = ...) -> None: ...
+
+class StreamUsersOnlineRequest(_message.Message):
+    __slots__ = ("max_items_per_batch",)
+    MAX_ITEMS_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
+    max_items_per_batch: int
+    def __init__(self, max_items_per_batch: _Optional[int] = ...) -> None: ...
+
+class UserOnlineBatch(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[UserOnlineItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[UserOnlineItem, _Mapping]]] = ...) -> None: ...
