@@ -48,37 +48,46 @@ def test_instructions_patch_returns_the_same_message(tmp_path):
 
 
 class FakeClock:
-    """perf_counter advancing `step` seconds per reading; sleep() records instead of sleeping."""
+    """A clock the test advances; sleep() advances it by what was asked plus an overshoot, as
+    time.sleep does for short sleeps."""
 
-    def __init__(self, step: float) -> None:
-        self.now, self.step, self.slept = 0.0, step, []
+    def __init__(self, overshoot: float) -> None:
+        self.now, self.overshoot, self.slept = 0.0, overshoot, 0.0
 
     def perf_counter(self) -> float:
-        self.now += self.step
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
+        self.now += seconds + self.overshoot
+        self.slept += seconds + self.overshoot
+
+
+def stream(module, clock: FakeClock, items: int, seconds_per_item: float) -> float:
+    """The time `items` take without the sleeps."""
+    for _ in range(items):
+        clock.now += seconds_per_item
+        assert module.user_item(ROW) == servicer.user_item(ROW)
+    return items * seconds_per_item
 
 
 @pytest.mark.parametrize("percent", [10, 20])
-def test_wall_patch_sleeps_a_share_of_the_time_the_last_hundred_items_took(tmp_path, percent):
-    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_servicer_{percent}")
-    clock = module._calibration_time = FakeClock(step=0.002)
+@pytest.mark.parametrize("overshoot", [0.0, 50e-6])
+def test_wall_patch_adds_the_percentage_of_the_items_own_time(tmp_path, percent, overshoot):
+    """At 30 µs per item, 10% is 0.3 ms per 100 items; a sleep that overshoots by 50 µs would add
+    17%, so the overshoot is owed back."""
+    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}_{overshoot}")
+    clock = module._calibration_time = FakeClock(overshoot)
     module._calibration_since[0] = 0.0
-    items = [module.user_item(ROW) for _ in range(250)]
-    assert all(item == servicer.user_item(ROW) for item in items)
-    # Each reading of the fake clock is 2 ms later than the one before: at items 100 and 200, 2 ms
-    # since the last reset, of which `percent`% is slept.
-    assert clock.slept == [pytest.approx(0.002 * percent / 100)] * 2
+    busy = stream(module, clock, 10_000, 30e-6)
+    assert clock.slept == pytest.approx(busy * percent / 100, abs=overshoot + 1e-9)
 
 
 def test_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
-    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_servicer_gap")
-    clock = module._calibration_time = FakeClock(step=1.0)  # a second between readings: new streams
+    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_gap")
+    clock = module._calibration_time = FakeClock(0.0)
     module._calibration_since[0] = 0.0
-    [module.user_item(ROW) for _ in range(300)]
-    assert clock.slept == []
+    stream(module, clock, 300, 0.01)  # 100 items take 1 s: each 100th item starts a new stream
+    assert clock.slept == 0
 
 
 def _global_names(code) -> set[str]:
