@@ -47,6 +47,7 @@ class DatabaseThreads:
                     if item is _EXHAUSTED:
                         return
                     yield item
+                    del item  # consumed: not held while the next one is fetched
             finally:
                 if pending is not None and not pending.done():
                     await asyncio.wait([pending])

@@ -40,15 +40,19 @@ def doubling(first: int, largest: int) -> Iterator[int]:
     yield from itertools.repeat(largest)
 
 
-def online_user_batches(engine: Engine, sizes: Iterable[int] | None = None) -> Iterator[Sequence[Row]]:
+def online_user_batches(
+    engine: Engine, sizes: Iterable[int] | None = None, buffer_rows: int = BATCH_SIZE
+) -> Iterator[Sequence[Row]]:
     """Online users in batches read from an open cursor (server-side where the driver has one), of
     the given sizes (default: FIRST_BATCH_SIZE, then BATCH_SIZE).
 
-    Memory is bounded by one batch whatever the number of rows. Closing the generator early (a
-    cancelled stream) closes the cursor and returns the connection to the pool.
+    Memory is bounded by one batch plus the driver rows SQLAlchemy buffers ahead (up to
+    `buffer_rows`) whatever the number of rows. Closing the generator early (a cancelled stream)
+    closes the cursor and returns the connection to the pool.
     """
     sizes = iter(sizes or itertools.chain([FIRST_BATCH_SIZE], itertools.repeat(BATCH_SIZE)))
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True).execute(ONLINE_USERS)
+        options = {"stream_results": True, "max_row_buffer": buffer_rows}
+        result = conn.execution_options(**options).execute(ONLINE_USERS)
         while batch := result.fetchmany(next(sizes)):
             yield batch

@@ -23,6 +23,11 @@ _EPOCH = datetime(1970, 1, 1)
 _ONLINE = workflow_pb2.USER_STATUS_ONLINE
 MAX_ITEMS_PER_BATCH = 10_000  # StreamUsersOnline: about 0.6 MB per message, under grpc's 4 MB default
 FIRST_MESSAGE_ITEMS = 4  # StreamUsersOnline's first batch
+# StreamUsersOnline's default largest batch. grpc's cost per message is then under 1% of the cost
+# per item, and memory stays small: 250 rows (plus as many buffered by SQLAlchemy) and one message.
+# Measured on 5,000 items: 1,000 per message gave 785 KB and 245K items/s; 250 gave 204 KB and
+# 433-468K items/s (the in-place build counts for most of that); 100 gave 95 KB but 325K items/s.
+ITEMS_PER_BATCH = 250
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -39,15 +44,33 @@ def user_item(row) -> workflow_pb2.UserOnlineItem:
     )
 
 
+def user_batch(rows) -> workflow_pb2.UserOnlineBatch:
+    """One StreamUsersOnline message. Items are added in place and their timestamps set field by
+    field: no per-item message or Timestamp object to build and copy in."""
+    batch = workflow_pb2.UserOnlineBatch()
+    add = batch.items.add
+    for user_id, name, last_active in rows:  # queries.ONLINE_USERS' columns, in that order
+        if last_active.tzinfo is not None:
+            last_active = last_active.astimezone(timezone.utc).replace(tzinfo=None)
+        delta = last_active - _EPOCH
+        stamp = add(user_id=user_id, user_name=name, status=_ONLINE).last_active
+        stamp.seconds = delta.days * 86_400 + delta.seconds
+        stamp.nanos = delta.microseconds * 1_000
+    return batch
+
+
 def user_batches(engine: Engine, max_items: int) -> Iterator[workflow_pb2.UserOnlineBatch]:
     """StreamUsersOnline's messages, built where the rows are read (on a database thread), so the
     event loop only sends them. Batches double from FIRST_MESSAGE_ITEMS up to max_items: the first
     item leaves after a few rows, and a stream abandoned early leaves little work in flight (with 64
     then 1,000, a cancel right after the first item left a 1,000-item batch being built, and the
     next call's first item waited behind it: 4.8 ms at p50; doubling from 4: 0.56 ms)."""
-    with closing(queries.online_user_batches(engine, queries.doubling(FIRST_MESSAGE_ITEMS, max_items))) as batches:
+    sizes = queries.doubling(FIRST_MESSAGE_ITEMS, max_items)
+    with closing(queries.online_user_batches(engine, sizes, buffer_rows=max_items)) as batches:
         for rows in batches:
-            yield workflow_pb2.UserOnlineBatch(items=[user_item(row) for row in rows])
+            batch = user_batch(rows)
+            del rows  # not held while the next rows are read: one batch of rows in memory, not two
+            yield batch
 
 
 class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
@@ -100,11 +123,12 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"max_items_per_batch is {request.max_items_per_batch}; at most {MAX_ITEMS_PER_BATCH} allowed",
             )
-        max_items = request.max_items_per_batch or queries.BATCH_SIZE
+        max_items = request.max_items_per_batch or ITEMS_PER_BATCH
         async with _database_errors(context):
             async with aclosing(self._db.stream(user_batches, max_items)) as batches:
                 async for batch in batches:
                     yield batch
+                    del batch  # sent: not held while the next one is built
 
 
 @asynccontextmanager

@@ -53,8 +53,8 @@ def test_batched_stream_returns_the_same_items_in_the_same_order(backend_server)
 
 def test_batched_stream_batches_double_from_a_small_first_one(server):
     sizes = [len(batch.items) for batch in server.stub().StreamUsersOnline(BATCH_REQUEST, timeout=60)]
-    # 4 + 8 + ... + 512 = 1,020 items, then 3 x 1,000 and the remaining 980 of 5,000.
-    assert sizes == [4, 8, 16, 32, 64, 128, 256, 512, 1_000, 1_000, 1_000, 980]
+    # 4 + 8 + ... + 128 = 252 items, then 18 x 250 and the remaining 248 of 5,000.
+    assert sizes == [4, 8, 16, 32, 64, 128, *[250] * 18, 248]
 
 
 @pytest.mark.parametrize("limit", [1, 7, 1_000, 10_000])
