@@ -16,10 +16,15 @@ class TimeToFirstItem(ServerBenchmark):
 
     rounds = 4  # server processes per commit, each giving its samples (bench_throughput.ROUNDS)
 
+    def open_stream(self):
+        """(call, items) of the stream whose first item is timed."""
+        call = self.stub.GetUsersOnlineStream(empty(), timeout=30)
+        return call, call
+
     def first_item_ms(self) -> float:
         start = time.perf_counter()
-        call = self.stub.GetUsersOnlineStream(empty(), timeout=30)
-        next(call)
+        call, items = self.open_stream()
+        next(items)
         elapsed = time.perf_counter() - start
         call.cancel()
         return elapsed * 1e3
@@ -38,10 +43,5 @@ class RecommendedTimeToFirstItem(TimeToFirstItem):
     """Time to the first item of the recommended streaming read (common.recommended_read): with
     many items per message, the first message must still come quickly."""
 
-    def first_item_ms(self) -> float:
-        start = time.perf_counter()
-        call, items = recommended_read(self.stub, timeout=30)
-        next(items)
-        elapsed = time.perf_counter() - start
-        call.cancel()
-        return elapsed * 1e3
+    def open_stream(self):
+        return recommended_read(self.stub, timeout=30)

@@ -72,11 +72,15 @@ def drain(stub, expected: int = ONLINE) -> int:
     return expect_items(sum(1 for _ in stub.GetUsersOnlineStream(empty(), timeout=300)), expected)
 
 
-def timed_drain(stub) -> tuple[float, int]:
-    """(seconds, items) for one whole stream."""
+def timed(drain_function, stub) -> tuple[float, int]:
+    """(seconds, items) for one whole read by drain_function(stub)."""
     start = time.perf_counter()
-    count = drain(stub)
+    count = drain_function(stub)
     return time.perf_counter() - start, count
+
+
+def timed_drain(stub) -> tuple[float, int]:
+    return timed(drain, stub)
 
 
 def recommended_read(stub, timeout: float = 300):
@@ -97,9 +101,7 @@ def drain_recommended(stub, expected: int = ONLINE) -> int:
 
 
 def timed_drain_recommended(stub) -> tuple[float, int]:
-    start = time.perf_counter()
-    count = drain_recommended(stub)
-    return time.perf_counter() - start, count
+    return timed(drain_recommended, stub)
 
 
 ALL_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []

@@ -10,7 +10,7 @@ import sys
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from ect_service import __version__
+from ect_service import __version__, client
 from ect_service.database import DatabaseConfigError, create_db_engine, describe, resolve_url
 
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     target_help = "server address (default: %(default)s)"
     stream = commands.add_parser("stream", help="read every online user and report the timing")
     stream.add_argument("--target", default="127.0.0.1:50051", help=target_help)
-    stream.add_argument("--rpc", choices=["StreamUsersOnline", "GetUsersOnlineStream"], default="StreamUsersOnline",
+    stream.add_argument("--rpc", choices=client.RPCS, default=client.BATCHED,
                         help="many items per message (the default) or one per message")
     stream.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds (default: %(default)s)")
     stream.add_argument("--json", action="store_true", help="print one JSON object")
@@ -123,9 +123,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from ect_service.client import connect, measure_stream
-
-    stats = measure_stream(connect(args.target), args.rpc, timeout=args.timeout)
+    stats = client.measure_stream(client.connect(args.target), args.rpc, timeout=args.timeout)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:
@@ -138,10 +136,9 @@ def _stream(args: argparse.Namespace) -> int:
 
 
 def _get_workflow(args: argparse.Namespace) -> int:
-    from ect_service.client import connect
     from ect_service.v1 import workflow_pb2
 
-    response = connect(args.target).GetWorkflow(workflow_pb2.GetWorkflowRequest(id=args.id), timeout=args.timeout)
+    response = client.connect(args.target).GetWorkflow(workflow_pb2.GetWorkflowRequest(id=args.id), timeout=args.timeout)
     print(json.dumps(MessageToDict(response, preserving_proto_field_name=True)))
     return 0
 

@@ -1,7 +1,7 @@
 """Client-side helpers: a channel to the service, the online users item by item, a timed read.
 
-Two RPCs stream the online users. StreamUsersOnline (the recommended one) carries up to 1,000 items
-per message; GetUsersOnlineStream carries one, and grpc's cost per message (tens of microseconds of
+Two RPCs stream the online users. StreamUsersOnline (the recommended one) carries many items per
+message (250 by default); GetUsersOnlineStream carries one, and grpc's cost per message (tens of microseconds of
 CPU on each side, whatever the size) then dominates. online_users() yields items one by one from
 either, so callers iterate items whichever RPC they read.
 """
