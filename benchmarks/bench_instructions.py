@@ -11,8 +11,17 @@ where both runs start the server and the client, warm up with one call of every 
 same way. One side at a time runs under valgrind, its peer natively. The figures do not depend on
 the host's speed or load, so they form the continuous, host-independent history.
 
-The classes share one setup_cache: once per commit, for each side, one baseline run and one
-measured run per call (about 2 minutes in all); the track_ methods read the result.
+Precision (goal: counts of unchanged code within 0.5%). What varies is start-up, and it is divided
+by the items of the measured run, so:
+- every counted process runs with PYTHONHASHSEED=0: with random hash seeds the server's start-up
+  alone varied by 5.3M instructions over four runs, with a fixed seed by 0.4M;
+- the client's start-up still varies by about 1M instructions, so its baseline is the mean of three
+  runs without calls (the server's is one run: a 15 s run under valgrind, for a 0.03% gain);
+- cheap calls are counted over more items (CALLS): the client spends only 1,200-2,800 instructions
+  per item of the buffered and the recommended reads.
+
+The classes share one setup_cache: once per commit, for each side, the baseline runs and one
+measured run per call (about 2.5 minutes in all); the track_ methods read the result.
 """
 
 import json
@@ -51,12 +60,14 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tu
     commits spread 3% (server) and 5% (client) instead of well under 1%."""
     out_file = scratch / f"{side}-{call}-{calls}.out"
     counted = cachegrind(out_file)
-    server = ServerProcess(url, wrapper=counted if side == "server" else (), startup_timeout=300).start()
+    server = ServerProcess(url, wrapper=counted if side == "server" else (), env=FIXED_HASHING,
+                           startup_timeout=300).start()
     try:
         client = [*(counted if side == "client" else ()), sys.executable, str(CLIENT), server.target, call, str(calls)]
         if cores := split_cores():  # as in every benchmark: server and client on cores of their own
             pin(server.pid, cores[0])
         done = subprocess.run(client, capture_output=True, text=True, timeout=900,
+                              env={**os.environ, **FIXED_HASHING},
                               preexec_fn=(lambda: os.sched_setaffinity(0, cores[1])) if cores else None)
         if done.returncode != 0:
             raise RuntimeError(f"the counted client failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -68,8 +79,16 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tu
     return instructions(out_file), items
 
 
-# call: (calls made in the measured run, items each call delivers)
-CALLS = {"stream": (2, USERS // 2), "buffered": (2, USERS // 2), "unary": (100, 1), "recommended": (2, USERS // 2)}
+FIXED_HASHING = {"PYTHONHASHSEED": "0"}  # the same dict and set layouts in every counted run
+BASELINES = {"server": 1, "client": 3}  # runs without calls, averaged
+# call: ({side: calls made in the measured run}, items each call delivers). The server's start-up
+# varies little, so two calls suffice there; the client's varies more and its runs are cheap.
+CALLS = {
+    "stream": ({"server": 2, "client": 4}, USERS // 2),
+    "buffered": ({"server": 4, "client": 16}, USERS // 2),
+    "unary": ({"server": 100, "client": 400}, 1),
+    "recommended": ({"server": 4, "client": 16}, USERS // 2),
+}
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
 # only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
 # read (instruction_client.py: StreamUsersOnline where the commit has it, else GetUsersOnlineStream).
@@ -78,7 +97,8 @@ SELECTED = "ECT_BENCH_INSTRUCTION_CALLS"
 
 def count_all(url: str, selected: list[str]) -> dict:
     """{call: {"server": instructions per item, "client": ...}} for the selected calls, each against
-    one shared baseline run (no calls), or {"error": why} when nothing can be counted."""
+    one shared baseline per side (the mean of its BASELINES runs without calls), or {"error": why}
+    when nothing can be counted."""
     if MISSING:
         return {"error": MISSING}
     if not VALGRIND:
@@ -86,12 +106,15 @@ def count_all(url: str, selected: list[str]) -> dict:
     counts = {call: {} for call in selected}
     with tempfile.TemporaryDirectory(prefix="ect-instructions-") as scratch:
         for side in ("server", "client"):
-            baseline, _ = counted_run(url, "stream", 0, Path(scratch), side)
+            runs = BASELINES[side]
+            baseline = sum(counted_run(url, "stream", 0, Path(scratch), side)[0] for _ in range(runs)) / runs
             for call in selected:
-                calls, items_per_call = CALLS[call]
+                calls_per_side, items_per_call = CALLS[call]
+                calls = calls_per_side[side]
                 total, items = counted_run(url, call, calls, Path(scratch), side)
                 if items != calls * items_per_call:
-                    raise RuntimeError(f"{calls} {call} calls delivered {items} items, expected {calls * items_per_call}")
+                    raise RuntimeError(
+                        f"{calls} {call} calls delivered {items} items, expected {calls * items_per_call}")
                 counts[call][side] = (total - baseline) / items
     return counts
 
@@ -124,7 +147,7 @@ class _Instructions:
 
 
 class StreamInstructions(_Instructions):
-    """GetUsersOnlineStream: instructions per streamed item (two 5,000-item streams)."""
+    """GetUsersOnlineStream: instructions per streamed item (5,000-item streams; how many: CALLS)."""
 
     call = "stream"
     unit = "instructions/item"
@@ -134,7 +157,7 @@ class StreamInstructions(_Instructions):
 
 
 class BufferedInstructions(_Instructions):
-    """GetUsersOnline: instructions per item of the one-message answer (two calls)."""
+    """GetUsersOnline: instructions per item of the one-message answer (5,000 items a call)."""
 
     call = "buffered"
     unit = "instructions/item"
@@ -144,7 +167,7 @@ class BufferedInstructions(_Instructions):
 
 
 class UnaryInstructions(_Instructions):
-    """GetWorkflow: instructions per unary call (100 calls)."""
+    """GetWorkflow: instructions per unary call."""
 
     call = "unary"
     unit = "instructions/call"
@@ -155,7 +178,7 @@ class UnaryInstructions(_Instructions):
 
 class RecommendedStreamInstructions(_Instructions):
     """The recommended streaming read (StreamUsersOnline where the commit has it, else
-    GetUsersOnlineStream): instructions per item (two 5,000-item reads, every item iterated)."""
+    GetUsersOnlineStream): instructions per item (5,000-item reads, every item iterated)."""
 
     call = "recommended"
     unit = "instructions/item"
