@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 
 import grpc
@@ -12,6 +13,28 @@ from google.protobuf.json_format import MessageToDict
 
 from ect_service import __version__, client
 from ect_service.database import DatabaseConfigError, create_db_engine, describe, resolve_url
+
+
+class UsageError(ValueError):
+    """A command line that parses but cannot be used (a missing or unreadable file, say)."""
+
+
+def read_file(option: str, path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror}") from None
+
+
+def tls_pair(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        return None
+    return read_file("--tls-key", args.tls_key), read_file("--tls-cert", args.tls_cert)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,6 +53,20 @@ def count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
 
 
@@ -52,8 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port, default=50051, help="port; 0 picks a free one (default: %(default)s)")
     serve.add_argument("--pool-size", type=positive_integer, default=20,
                        help="database connections, and so queries running at once (default: %(default)s)")
-    serve.add_argument("--grace", type=float, default=5.0,
+    serve.add_argument("--grace", type=seconds, default=5.0,
                        help="seconds in-flight calls get to finish on shutdown (default: %(default)s)")
+    serve.add_argument("--max-streams", type=positive_integer, default=2_000,
+                       help="streams open at once; more are refused with RESOURCE_EXHAUSTED (default: %(default)s)")
+    serve.add_argument("--stream-idle-timeout", type=positive_seconds, default=60.0,
+                       help="cancel a stream whose client has read nothing for this long (default: %(default)s s)")
+    serve.add_argument("--tls-cert", metavar="FILE",
+                       help="serve TLS with this PEM certificate chain (needs --tls-key)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     serve.add_argument("--stop-on-stdin-eof", action="store_true",
                        help="also stop when standard input closes (for supervisors and test harnesses)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -64,17 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--workflows", type=count, default=100, help="workflows (default: %(default)s)")
 
     target_help = "server address (default: %(default)s)"
+    ca_help = "connect with TLS, trusting this PEM certificate authority (default: plain TCP)"
     stream = commands.add_parser("stream", help="read every online user and report the timing")
     stream.add_argument("--target", default="127.0.0.1:50051", help=target_help)
+    stream.add_argument("--ca", metavar="FILE", help=ca_help)
     stream.add_argument("--rpc", choices=client.RPCS, default=client.BATCHED,
                         help="many items per message (the default) or one per message")
-    stream.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds (default: %(default)s)")
+    stream.add_argument("--timeout", type=positive_seconds, default=60.0,
+                        help="deadline in seconds (default: %(default)s)")
     stream.add_argument("--json", action="store_true", help="print one JSON object")
 
     get = commands.add_parser("get-workflow", help="fetch one workflow by id")
     get.add_argument("id")
     get.add_argument("--target", default="127.0.0.1:50051", help=target_help)
-    get.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds (default: %(default)s)")
+    get.add_argument("--ca", metavar="FILE", help=ca_help)
+    get.add_argument("--timeout", type=positive_seconds, default=10.0,
+                     help="deadline in seconds (default: %(default)s)")
     return parser
 
 
@@ -83,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except DatabaseConfigError as exc:
+    except (DatabaseConfigError, UsageError) as exc:
         parser.exit(2, f"ect-service {args.command}: error: {exc}\n")
     except grpc.RpcError as exc:
         print(f"ect-service {args.command}: {exc.code().name}: {exc.details()}", file=sys.stderr)
@@ -97,8 +146,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = resolve_url(args.db)
+    tls = tls_pair(args)
     create_db_engine(url).dispose()  # driver and URL problems surface now, as a one-line error
-    return run(ServeOptions(url, args.host, args.port, args.pool_size, args.grace, args.stop_on_stdin_eof))
+    return run(ServeOptions(
+        url, host=args.host, port=args.port, pool_size=args.pool_size, grace=args.grace,
+        stop_on_stdin_eof=args.stop_on_stdin_eof, max_streams=args.max_streams,
+        stream_idle_timeout=args.stream_idle_timeout, tls=tls,
+    ))
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -123,7 +177,8 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    stats = client.measure_stream(client.connect(args.target), args.rpc, timeout=args.timeout)
+    stub = client.connect(args.target, read_file("--ca", args.ca))
+    stats = client.measure_stream(stub, args.rpc, timeout=args.timeout)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:
@@ -138,7 +193,8 @@ def _stream(args: argparse.Namespace) -> int:
 def _get_workflow(args: argparse.Namespace) -> int:
     from ect_service.v1 import workflow_pb2
 
-    response = client.connect(args.target).GetWorkflow(workflow_pb2.GetWorkflowRequest(id=args.id), timeout=args.timeout)
+    stub = client.connect(args.target, read_file("--ca", args.ca))
+    response = stub.GetWorkflow(workflow_pb2.GetWorkflowRequest(id=args.id), timeout=args.timeout)
     print(json.dumps(MessageToDict(response, preserving_proto_field_name=True)))
     return 0
 

@@ -36,8 +36,11 @@ class StreamStats:
         return {**asdict(self), "items_per_second": round(self.items_per_second, 1)}
 
 
-def connect(target: str) -> workflow_pb2_grpc.WorkflowServiceStub:
-    return workflow_pb2_grpc.WorkflowServiceStub(grpc.insecure_channel(target))
+def connect(target: str, ca: bytes | None = None) -> workflow_pb2_grpc.WorkflowServiceStub:
+    """A stub over plain TCP, or over TLS verified against the certificate authority `ca` (PEM)."""
+    if ca is None:
+        return workflow_pb2_grpc.WorkflowServiceStub(grpc.insecure_channel(target))
+    return workflow_pb2_grpc.WorkflowServiceStub(grpc.secure_channel(target, grpc.ssl_channel_credentials(ca)))
 
 
 def online_users(

@@ -31,6 +31,15 @@ def data_dir() -> Path:
     return Path(xdg) / "ect-service"
 
 
+# user:password@ in a URL that may not even parse: what an error message must never show.
+_CREDENTIALS = re.compile(r"(?<=://)([^:/@]*):([^@]*)@")
+
+
+def mask_password(text: str) -> str:
+    """`text` with the password of any URL in it replaced by ***."""
+    return _CREDENTIALS.sub(r"\1:***@", text)
+
+
 def resolve_url(value: str | None = None) -> URL:
     """The database URL to use, validated: dialect known, password taken from the environment."""
     raw = value or os.environ.get("ECT_DB_URL")
@@ -40,7 +49,17 @@ def resolve_url(value: str | None = None) -> URL:
         url = make_url(raw)
         url.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise DatabaseConfigError(f"invalid database URL {raw!r}: {exc}") from None
+        message = f"invalid database URL {raw!r}: {exc}"
+        password = _CREDENTIALS.search(raw)
+        if password and password.group(2):
+            message = message.replace(password.group(2), "***")  # also where exc quotes it
+        raise DatabaseConfigError(mask_password(message)) from None
+    if url.port is not None and not 0 < url.port < 65_536:
+        raise DatabaseConfigError(f"invalid database URL {describe(url)}: port must be 1-65535, got {url.port}")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise DatabaseConfigError(
+            f"{describe(url)}: an in-memory SQLite database is not supported (every connection of "
+            "the pool would see its own empty database); give a file, e.g. sqlite:///ect.db")
     if password := os.environ.get("ECT_DB_PASSWORD"):
         url = url.set(password=password)
     return _odbc_port_for_mysql(url)
@@ -64,7 +83,12 @@ def create_db_engine(url: URL, pool_size: int = 20) -> Engine:
     options: dict = {"pool_pre_ping": True}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = "it is not a folder" if isinstance(exc, FileExistsError) else exc.strerror
+                raise DatabaseConfigError(f"cannot use {describe(url)}: {folder}: {why}") from None
         # Each stream's connection is used from whichever executor thread fetches its next batch.
         options["connect_args"] = {"check_same_thread": False, "timeout": 30}
     if url.get_backend_name() == "mssql":
@@ -104,6 +128,13 @@ def _mysql_odbc_disconnects(context) -> None:
     state = str(error.args[0]) if getattr(error, "args", None) else ""
     if state.startswith("08") or _MYSQL_DISCONNECT.search(str(error)):
         context.is_disconnect = True
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The first line of the driver's message (some drivers raise with none: then the type)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def create_schema(engine: Engine) -> None:

@@ -1,20 +1,33 @@
 """Blocking database work, run off the event loop on as many threads as the pool has connections.
 
-A semaphore with one slot per connection makes callers wait asynchronously for a connection, so a
-thousand open streams cost a thousand coroutines, not a thousand threads.
+Every call is a short read that takes a connection, runs one query and gives the connection back.
+Streams read in keyset pages (queries.online_user_page), one call per page, so a stream holds no
+connection, cursor or thread between pages: a client that stops reading costs only the messages
+grpc's flow control lets the server buffer for it.
+
+Slots: a semaphore with one slot per connection makes callers wait asynchronously for a
+connection (a thousand open streams cost a thousand coroutines, not a thousand threads). Stream
+pages may take at most `connections - reserved` of them at once, so `reserved` connections are
+always left to unary calls: those never queue behind a crowd of streams.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import Engine
 
 T = TypeVar("T")
-_EXHAUSTED = object()
+
+
+def reserved_for_unary(connections: int) -> int:
+    """A quarter of the pool, at least one connection (none when the pool has only one)."""
+    return 0 if connections < 2 else max(1, connections // 4)
 
 
 class DatabaseThreads:
@@ -22,37 +35,39 @@ class DatabaseThreads:
         self.engine = engine
         self._executor = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="ect-db")
         self._slots = asyncio.Semaphore(connections)
+        self._stream_slots = asyncio.Semaphore(connections - reserved_for_unary(connections))
+        self._running = 0  # queries on a database thread now
+        self._idle = threading.Condition()
 
     async def call(self, query: Callable[..., T], *args) -> T:
-        """Run query(engine, *args) on a database thread."""
+        """Run query(engine, *args) on a database thread (a unary call's read)."""
         async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, query, self.engine, *args
-            )
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, query, args)
 
-    async def stream(self, query: Callable[..., Iterator[T]], *args) -> AsyncIterator[T]:
-        """Iterate query(engine, *args) on a database thread, one item per hop.
+    async def page(self, query: Callable[..., T], *args) -> T:
+        """Run query(engine, *args) on a database thread for a stream, within the streams' share."""
+        async with self._stream_slots:
+            return await self.call(query, *args)
 
-        The generator keeps its connection for the whole stream and is always closed on a database
-        thread, after any fetch still in flight has finished, also when the consumer is cancelled.
-        """
-        loop = asyncio.get_running_loop()
-        async with self._slots:
-            iterator = query(self.engine, *args)
-            pending = None
-            try:
-                while True:
-                    pending = loop.run_in_executor(self._executor, next, iterator, _EXHAUSTED)
-                    item = await asyncio.shield(pending)
-                    if item is _EXHAUSTED:
-                        return
-                    yield item
-                    del item  # consumed: not held while the next one is fetched
-            finally:
-                if pending is not None and not pending.done():
-                    await asyncio.wait([pending])
-                await loop.run_in_executor(self._executor, iterator.close)
+    def _run(self, query: Callable[..., T], args: tuple) -> T:
+        with self._idle:
+            self._running += 1
+        try:
+            return query(self.engine, *args)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self.engine.dispose()
+    def close(self, timeout: float) -> bool:
+        """Stop taking work and wait up to `timeout` seconds for running queries. False when one
+        is still running (a driver call that hangs): its thread is then left behind, since Python
+        cannot stop it; the caller decides whether to exit regardless."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            finished = self._idle.wait_for(lambda: self._running == 0, max(0.0, deadline - time.monotonic()))
+        if finished:
+            self._executor.shutdown(wait=True)
+            self.engine.dispose()
+        return finished

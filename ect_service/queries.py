@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
-from sqlalchemy import Engine, Row, select, true
+from sqlalchemy import Engine, Row, bindparam, select, true
 
 from ect_service.schema import users, workflows
-
-# The first batch is small so the first item leaves quickly; later ones amortise round trips.
-FIRST_BATCH_SIZE = 64
-BATCH_SIZE = 1_000
 
 ONLINE_USERS = (
     select(users.c.id, users.c.name, users.c.last_active)
     .where(users.c.is_online == true())
     .order_by(users.c.id)
 )
+
+# The WHERE built once; each page adds only its LIMIT (an integer, which every dialect can render:
+# SQL Server's TOP takes no bound parameter).
+_NEXT_PAGE = ONLINE_USERS.where(users.c.id > bindparam("after"))
 
 
 def get_workflow(engine: Engine, workflow_id: str) -> Row | None:
@@ -26,7 +26,7 @@ def get_workflow(engine: Engine, workflow_id: str) -> Row | None:
 
 
 def online_users(engine: Engine) -> Sequence[Row]:
-    """Every online user at once: the buffering counterpart of online_user_batches."""
+    """Every online user at once: the buffering counterpart of the pages."""
     with engine.connect() as conn:
         return conn.execute(ONLINE_USERS).all()
 
@@ -40,19 +40,17 @@ def doubling(first: int, largest: int) -> Iterator[int]:
     yield from itertools.repeat(largest)
 
 
-def online_user_batches(
-    engine: Engine, sizes: Iterable[int] | None = None, buffer_rows: int = BATCH_SIZE
-) -> Iterator[Sequence[Row]]:
-    """Online users in batches read from an open cursor (server-side where the driver has one), of
-    the given sizes (default: FIRST_BATCH_SIZE, then BATCH_SIZE).
-
-    Memory is bounded by one batch plus the driver rows SQLAlchemy buffers ahead (up to
-    `buffer_rows`) whatever the number of rows. Closing the generator early (a cancelled stream)
-    closes the cursor and returns the connection to the pool.
-    """
-    sizes = iter(sizes or itertools.chain([FIRST_BATCH_SIZE], itertools.repeat(BATCH_SIZE)))
+def online_user_page(engine: Engine, after_id: str | None, limit: int) -> Sequence[Row]:
+    """One keyset page of online users: up to `limit`, in id order, with ids after `after_id` (from
+    the first when None). A short read: the connection goes back to the pool before this returns,
+    and the index on (is_online, id) finds the page's first row without reading the ones before."""
     with engine.connect() as conn:
-        options = {"stream_results": True, "max_row_buffer": buffer_rows}
-        result = conn.execution_options(**options).execute(ONLINE_USERS)
-        while batch := result.fetchmany(next(sizes)):
-            yield batch
+        if after_id is None:
+            return conn.execute(ONLINE_USERS.limit(limit)).all()
+        return conn.execute(_NEXT_PAGE.limit(limit), {"after": after_id}).all()
+
+
+def ping(engine: Engine) -> None:
+    """Raises when the database cannot be reached (the health check)."""
+    with engine.connect() as conn:
+        conn.execute(select(1)).scalar()

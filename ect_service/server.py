@@ -15,17 +15,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
-from ect_service.database import create_db_engine, create_schema, describe
+from ect_service.database import create_db_engine, describe
 from ect_service.db_threads import DatabaseThreads
+from ect_service.health_watch import DatabaseHealth
 from ect_service.servicer import WorkflowServicer
+from ect_service.stream_limits import StreamLimits
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name
 # The line a supervisor parses to learn the bound address (needed with --port 0).
 READY_LINE_PREFIX = "ect-service serving on "
+
+
+# After the grace period, database calls get this long to finish; a driver call that hangs longer
+# is left behind and the process exits regardless (exit code UNCLEAN_EXIT).
+DATABASE_CLOSE_TIMEOUT = 3.0
+UNCLEAN_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,9 @@ class ServeOptions:
     pool_size: int = 20
     grace: float = 5.0
     stop_on_stdin_eof: bool = False
+    max_streams: int = 2_000
+    stream_idle_timeout: float = 60.0
+    tls: tuple[bytes, bytes] | None = None  # (private key, certificate chain), PEM
 
 
 def address(host: str, port: int) -> str:
@@ -45,30 +55,34 @@ def address(host: str, port: int) -> str:
 async def serve(options: ServeOptions) -> int:
     engine = create_db_engine(options.db_url, options.pool_size)
     db = DatabaseThreads(engine, options.pool_size)
-    try:
-        await asyncio.to_thread(create_schema, engine)
-    except DBAPIError as exc:
-        # Serve anyway: requests get UNAVAILABLE until the database is reachable.
-        log.warning("database %s not reachable at start: %s", describe(options.db_url), exc.orig)
+    streams = StreamLimits(options.max_streams, options.stream_idle_timeout)
+    health = health_aio.HealthServicer()
+    # Serve even while the database is down: health says NOT_SERVING and requests get UNAVAILABLE
+    # until it is back (the watch creates the tables then).
+    database_health = DatabaseHealth(db, health, ("", SERVICE_NAME))
 
     # No SO_REUSEPORT: a second server on a taken port must fail, not silently share the port.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowServicer(db), server)
-    health = health_aio.HealthServicer()
+    servicer = WorkflowServicer(db, streams, on_unavailable=database_health.suspect)
+    workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     try:
-        port = server.add_insecure_port(address(options.host, options.port))
+        if options.tls:
+            credentials = grpc.ssl_server_credentials([options.tls])
+            port = server.add_secure_port(address(options.host, options.port), credentials)
+        else:
+            port = server.add_insecure_port(address(options.host, options.port))
     except RuntimeError as exc:
         print(f"ect-service: cannot bind {address(options.host, options.port)}: {exc}", file=sys.stderr)
-        db.close()
+        db.close(DATABASE_CLOSE_TIMEOUT)
         return 1
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if not await database_health.start():
+        log.warning("database %s not reachable at start: serving NOT_SERVING until it is", describe(options.db_url))
     print(f"{READY_LINE_PREFIX}{address(options.host, port)}", flush=True)
     log.info("database: %s (pool of %d connections)", describe(options.db_url), options.pool_size)
 
@@ -81,9 +95,14 @@ async def serve(options: ServeOptions) -> int:
     await stop.wait()
 
     log.info("shutting down (grace %.1fs)", options.grace)
+    await database_health.stop()
     await health.enter_graceful_shutdown()
     await server.stop(options.grace)
-    await asyncio.to_thread(db.close)
+    streams.close()
+    if not await asyncio.to_thread(db.close, DATABASE_CLOSE_TIMEOUT):
+        log.error("a database call still runs %.0f s after the grace period; exiting without it",
+                  DATABASE_CLOSE_TIMEOUT)
+        return UNCLEAN_EXIT
     return 0
 
 
@@ -101,4 +120,11 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 def run(options: ServeOptions) -> int:
-    return asyncio.run(serve(options))
+    code = asyncio.run(serve(options))
+    if code == UNCLEAN_EXIT:
+        # The hung call's thread would hold up the interpreter's exit for ever: leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, asynccontextmanager, closing
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ect_service import queries
+from ect_service.database import failure_reason
 from ect_service.db_threads import DatabaseThreads
 from ect_service.schema import WORKFLOW_ID_MAX_LENGTH
+from ect_service.stream_limits import StreamLimits
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -24,10 +27,14 @@ _ONLINE = workflow_pb2.USER_STATUS_ONLINE
 MAX_ITEMS_PER_BATCH = 10_000  # StreamUsersOnline: about 0.6 MB per message, under grpc's 4 MB default
 FIRST_MESSAGE_ITEMS = 4  # StreamUsersOnline's first batch
 # StreamUsersOnline's default largest batch. grpc's cost per message is then under 1% of the cost
-# per item, and memory stays small: 250 rows (plus as many buffered by SQLAlchemy) and one message.
+# per item, and memory stays small: one page of 250 rows and one message.
 # Measured on 5,000 items: 1,000 per message gave 785 KB and 245K items/s; 250 gave 204 KB and
 # 433-468K items/s (the in-place build counts for most of that); 100 gave 95 KB but 325K items/s.
 ITEMS_PER_BATCH = 250
+# GetUsersOnlineStream's pages double from a small first one (its first item leaves early) to
+# PAGE_ROWS: one short read per page.
+FIRST_PAGE_ROWS = 64
+PAGE_ROWS = 1_000
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -59,35 +66,73 @@ def user_batch(rows) -> workflow_pb2.UserOnlineBatch:
     return batch
 
 
-def user_batches(engine: Engine, max_items: int) -> Iterator[workflow_pb2.UserOnlineBatch]:
-    """StreamUsersOnline's messages, built where the rows are read (on a database thread), so the
-    event loop only sends them. Batches double from FIRST_MESSAGE_ITEMS up to max_items: the first
-    item leaves after a few rows, and a stream abandoned early leaves little work in flight (with 64
-    then 1,000, a cancel right after the first item left a 1,000-item batch being built, and the
-    next call's first item waited behind it: 4.8 ms at p50; doubling from 4: 0.56 ms)."""
-    sizes = queries.doubling(FIRST_MESSAGE_ITEMS, max_items)
-    with closing(queries.online_user_batches(engine, sizes, buffer_rows=max_items)) as batches:
-        for rows in batches:
-            batch = user_batch(rows)
-            del rows  # not held while the next rows are read: one batch of rows in memory, not two
-            yield batch
+def user_rows_page(engine: Engine, after_id: str | None, size: int) -> tuple[Sequence[Row], str | None, int]:
+    """GetUsersOnlineStream's next page: (rows, last id, rows read)."""
+    rows = queries.online_user_page(engine, after_id, size)
+    return rows, (rows[-1].id if rows else None), len(rows)
+
+
+def user_batch_page(
+    engine: Engine, after_id: str | None, size: int
+) -> tuple[workflow_pb2.UserOnlineBatch, str | None, int]:
+    """StreamUsersOnline's next message, built where its rows are read (on a database thread), so
+    the event loop only sends it: (message, last id, items)."""
+    rows = queries.online_user_page(engine, after_id, size)
+    return user_batch(rows), (rows[-1][0] if rows else None), len(rows)
 
 
 class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
-    def __init__(self, db: DatabaseThreads) -> None:
+    def __init__(self, db: DatabaseThreads, streams: StreamLimits, on_unavailable=lambda: None) -> None:
         self._db = db
+        self._streams = streams
+        self._on_unavailable = on_unavailable  # the health watch re-checks the database at once
+
+    async def _pages(self, read_page, sizes: Iterable[int]) -> AsyncIterator:
+        """What read_page(engine, after_id, size) returns for each page, until a short page. Each
+        page is its own short read: nothing is held between pages, whatever the client does."""
+        after_id = None
+        for size in sizes:
+            payload, after_id, count = await self._db.page(read_page, after_id, size)
+            if count:
+                yield payload
+            if count < size:
+                return
+
+    @asynccontextmanager
+    async def _open_stream(self, context: grpc.aio.ServicerContext):
+        """A place among the open streams (else RESOURCE_EXHAUSTED), given up when the stream ends.
+        A stream the watchdog cancels for an idle client ends with CANCELLED and the reason."""
+        stream = self._streams.admit()
+        if stream is None:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self._streams.max_streams} streams are open, the server's limit; try again later",
+            )
+        try:
+            yield stream
+        except asyncio.CancelledError:
+            if stream.idle:
+                await context.abort(
+                    grpc.StatusCode.CANCELLED,
+                    f"the server ended this stream: its client read nothing for {self._streams.idle_timeout:g} s",
+                )
+            raise
+        finally:
+            self._streams.release(stream)
 
     async def GetWorkflow(
         self, request: workflow_pb2.GetWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> workflow_pb2.GetWorkflowResponse:
         if not request.id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "workflow id must not be empty")
+        if "\x00" in request.id:  # no database stores it in a text column alike (PostgreSQL refuses it)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "workflow id must not contain NUL characters")
         if len(request.id) > WORKFLOW_ID_MAX_LENGTH:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"workflow id is {len(request.id)} characters; at most {WORKFLOW_ID_MAX_LENGTH} allowed",
             )
-        async with _database_errors(context):
+        async with _database_errors(context, self._on_unavailable):
             row = await self._db.call(queries.get_workflow, request.id)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"workflow {request.id!r} not found")
@@ -102,37 +147,46 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
     async def GetUsersOnline(
         self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
     ) -> workflow_pb2.GetUsersOnlineResponse:
-        async with _database_errors(context):
+        async with _database_errors(context, self._on_unavailable):
             rows = await self._db.call(queries.online_users)
         return workflow_pb2.GetUsersOnlineResponse(items=[user_item(row) for row in rows])
 
     async def GetUsersOnlineStream(
         self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[workflow_pb2.UserOnlineItem]:
-        async with _database_errors(context):
-            async with aclosing(self._db.stream(queries.online_user_batches)) as batches:
-                async for batch in batches:
-                    for row in batch:
-                        yield user_item(row)
+    ) -> None:
+        # Written with context.write, not yielded: the watchdog's cancellation then arrives here,
+        # where the stream can end with a status, and not inside grpc's sending loop.
+        write = context.write
+        clock = asyncio.get_running_loop().time
+        async with self._open_stream(context) as stream, _database_errors(context, self._on_unavailable):
+            async for rows in self._pages(user_rows_page, queries.doubling(FIRST_PAGE_ROWS, PAGE_ROWS)):
+                for row in rows:
+                    stream.waiting_since = clock()
+                    await write(user_item(row))
+                    stream.waiting_since = None
 
     async def StreamUsersOnline(
         self, request: workflow_pb2.StreamUsersOnlineRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[workflow_pb2.UserOnlineBatch]:
+    ) -> None:
         if request.max_items_per_batch > MAX_ITEMS_PER_BATCH:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"max_items_per_batch is {request.max_items_per_batch}; at most {MAX_ITEMS_PER_BATCH} allowed",
             )
         max_items = request.max_items_per_batch or ITEMS_PER_BATCH
-        async with _database_errors(context):
-            async with aclosing(self._db.stream(user_batches, max_items)) as batches:
-                async for batch in batches:
-                    yield batch
-                    del batch  # sent: not held while the next one is built
+        clock = asyncio.get_running_loop().time
+        async with self._open_stream(context) as stream, _database_errors(context, self._on_unavailable):
+            # Batches double from FIRST_MESSAGE_ITEMS: the first item leaves after a few rows, and
+            # a stream abandoned early leaves little work in flight.
+            async for batch in self._pages(user_batch_page, queries.doubling(FIRST_MESSAGE_ITEMS, max_items)):
+                stream.waiting_since = clock()
+                await context.write(batch)
+                stream.waiting_since = None
+                del batch  # sent: not held while the next one is built
 
 
 @asynccontextmanager
-async def _database_errors(context: grpc.aio.ServicerContext):
+async def _database_errors(context: grpc.aio.ServicerContext, on_unavailable):
     """Database failures become a status with the driver's reason; the server keeps serving.
 
     A lost or refused connection is UNAVAILABLE (worth retrying: the pool reconnects once the
@@ -141,12 +195,13 @@ async def _database_errors(context: grpc.aio.ServicerContext):
     try:
         yield
     except (DBAPIError, PoolTimeoutError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = failure_reason(exc)
         unreachable = isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         )
         if unreachable:
             log.warning("database unavailable: %s", reason)
+            on_unavailable()
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"database unavailable: {reason}")
         log.error("database error: %s", reason)
         await context.abort(grpc.StatusCode.INTERNAL, f"database error: {reason}")

@@ -34,6 +34,43 @@ def test_bad_arguments_give_one_line_and_exit_2(args):
     assert len(lines) == 1 and "error" in lines[0], result.stderr
 
 
+PASSWORD = "S3cretPW"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["seed", "--db", f"nosuchdb://alice:{PASSWORD}@127.0.0.1/x"],
+        ["serve", "--db", f"nosuchdb://alice:{PASSWORD}@127.0.0.1/x"],
+        ["seed", "--db", f"postgresql://alice:{PASSWORD}@127.0.0.1:notaport/x"],
+        ["serve", "--db", f"postgresql://alice:{PASSWORD}@127.0.0.1:99999/x"],
+        ["seed", "--db", "sqlite://"],
+        ["serve", "--db", "sqlite:///:memory:"],
+        ["seed", "--db", "sqlite:////proc/nope/ect.db"],
+        ["serve", "--db", "sqlite:////dev/null/x.db"],
+        ["serve", "--grace", "-1"],
+        ["serve", "--grace", "nan"],
+        ["serve", "--max-streams", "0"],
+        ["serve", "--stream-idle-timeout", "0"],
+        ["stream", "--timeout", "0"],
+        ["get-workflow", "x", "--timeout", "-5"],
+    ],
+)
+def test_bad_configuration_gives_one_line_exit_2_and_no_password(args):
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], result.stderr
+    assert PASSWORD not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["seed", "serve"])
+def test_a_bad_url_from_the_environment_is_masked_too(command):
+    result = cli(command, env={"ECT_DB_URL": f"nosuchdb://alice:{PASSWORD}@127.0.0.1/x", "PATH": ""})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert PASSWORD not in result.stderr and "alice:***@" in result.stderr
+
+
 def test_help_for_each_command():
     for command in ("serve", "seed", "stream", "get-workflow"):
         result = cli(command, "--help")

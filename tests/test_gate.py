@@ -1,7 +1,7 @@
 """The pull-request gate against a real regression, in a temporary clone.
 
-A commit in the clone makes streaming slower for real: the stream's query fetches one row per trip
-to its database thread instead of a thousand. The gate must exit 1 and name the streaming
+A commit in the clone makes streaming slower for real: the stream reads pages of one row (one query
+and one trip to its database thread per item) instead of a thousand. The gate must exit 1 and name the streaming
 benchmarks (their time went up, their items/s went down); a commit compared with itself must exit 0;
 a BASE that does not build must exit 2. Each benchmark is judged by its entry in the committed
 benchmarks/verdicts.json. This builds the revisions with asv, so it takes a few minutes.
@@ -29,11 +29,11 @@ def clone(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gate") / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True)
     assert (path / "benchmarks" / "verdicts.json").is_file(), "commit benchmarks/verdicts.json: the gate needs it"
-    queries = path / "ect_service" / "queries.py"
-    source = queries.read_text()
-    assert "BATCH_SIZE = 1_000" in source, "the regression below no longer applies: update this test"
-    queries.write_text(source.replace("BATCH_SIZE = 1_000", "BATCH_SIZE = 1"))
-    subprocess.run(["git", *GIT_USER, "commit", "-qam", "Fetch online users one row at a time"], cwd=path, check=True)
+    servicer = path / "ect_service" / "servicer.py"
+    source = servicer.read_text()
+    assert "PAGE_ROWS = 1_000" in source, "the regression below no longer applies: update this test"
+    servicer.write_text(source.replace("PAGE_ROWS = 1_000", "PAGE_ROWS = 1"))
+    subprocess.run(["git", *GIT_USER, "commit", "-qam", "Read online users one row at a time"], cwd=path, check=True)
     subprocess.run([sys.executable, "-m", "ect_perf", "machine"], cwd=path, check=True)
     return path
 

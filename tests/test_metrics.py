@@ -4,7 +4,7 @@ Each check injects the change into a copy of the service and measures it with th
 code, next to the unchanged service (the server runs `python -m ect_service`, which imports the
 package from its working directory first: the copy's folder, or an empty one for the real thing): a server that
 reads every row before streaming fails the memory target; cyclic garbage per item moves the GC
-count; a pool too small for N streams makes them not concurrent; a stream that is short of items
+count; a server that serves one stream at a time makes them not concurrent; a stream that is short of items
 fails the benchmark instead of looking faster.
 """
 
@@ -65,8 +65,8 @@ def test_memory_per_stream_includes_a_server_that_reads_everything_first(
         benchmark_class, sqlite_url, tmp_path, monkeypatch):
     real, injected = real_and_injected(
         benchmark_class, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
-        "        while batch := result.fetchmany(next(sizes)):\n",
-        "        for batch in [result.fetchall()]:  # injected: every row in memory before the first item\n",
+        "            return conn.execute(ONLINE_USERS.limit(limit)).all()\n",
+        "            return conn.execute(ONLINE_USERS).all()  # injected: every row in memory before the first item\n",
     )
     assert injected > 500 and injected > 2 * real, (real, injected)
 
@@ -84,12 +84,25 @@ def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, mo
     assert injected >= real + 5, (real, injected)
 
 
-@pytest.mark.parametrize("pool_size, concurrent", [(2, False), (8, True)])
-def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url, pool_size, concurrent):
-    with ServerProcess(sqlite_url, pool_size=pool_size) as server:
+ONE_STREAM_AT_A_TIME = (
+    "        after_id = None\n        for size in sizes:\n",
+    "        after_id = None\n"
+    "        lock = vars(WorkflowServicer).get('lock') or setattr(WorkflowServicer, 'lock', asyncio.Lock()) or WorkflowServicer.lock\n"
+    "        async with lock:  # injected: one stream's pages at a time\n"
+    "         for size in sizes:\n",
+)
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False])
+def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url, tmp_path, monkeypatch,
+                                                                      one_at_a_time):
+    """A server that serves streams one after another completes them all, and fails the measure."""
+    monkeypatch.chdir(service_copy(tmp_path, "servicer.py", *ONE_STREAM_AT_A_TIME) if one_at_a_time
+                      else empty_dir(tmp_path))
+    with ServerProcess(sqlite_url) as server:
         level = asyncio.run(_run_level(server.target, 5, full=True))
     assert len(level["time_to_all_ms"]) == 5  # every stream completed either way
-    assert (level["concurrent"] == 5) is concurrent, level["concurrent"]
+    assert (level["concurrent"] == 5) is not one_at_a_time, level["concurrent"]
 
 
 @pytest.mark.parametrize("drain", [common.drain, common.drain_recommended])

@@ -1,0 +1,133 @@
+"""Load and churn, bounded in count and time, on loopback: a thousand concurrent streams opened
+again and again for a minute, and ten thousand streams cancelled mid-way. Afterwards the server
+has not grown: memory within 10%, and no more threads, open files or connections to its database
+file than its pool of connections explains.
+
+Each test prints its figures (run with -s to see them; the README quotes them).
+"""
+
+import asyncio
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import grpc
+
+from benchmarks.harness import ServerProcess
+from conftest import ONLINE_USERS
+from ect_service.seeding import seed_url
+from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
+
+STREAMS = 1_000
+CHURN_SECONDS = 60
+CANCELLATIONS = 10_000
+POOL = 20
+CHANNELS = 20  # client connections the streams are spread over
+
+
+def assert_no_leaks(before: dict, after: dict) -> None:
+    """Database threads and connections are started on demand, up to the pool's size: growth that
+    the pool explains is not a leak (a SQLite connection holds two files: the database and its WAL)."""
+    room = POOL - before["database_connections"]
+    assert after["database_connections"] <= POOL, (before, after)
+    assert after["threads"] <= before["threads"] + room, (before, after)
+    assert after["fds"] <= before["fds"] + 2 * room, (before, after)
+    assert after["rss_mb"] < before["rss_mb"] * 1.10, (before, after)
+
+
+def resources(server: ServerProcess, database: Path) -> dict:
+    process = psutil.Process(server.pid)
+    return {
+        "rss_mb": process.memory_info().rss / 2**20,
+        "threads": process.num_threads(),
+        "fds": process.num_fds(),
+        "database_connections": sum(1 for file in process.open_files() if file.path == str(database)),
+    }
+
+
+async def read_all(stub, rpc: str) -> int:
+    if rpc == "StreamUsersOnline":
+        return sum([len(batch.items) async for batch in stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(),
+                                                                             timeout=120)])
+    return len([item async for item in stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=120)])
+
+
+@pytest.fixture
+def churn_database(tmp_path) -> tuple[str, Path]:
+    path = tmp_path / "churn.db"
+    return seed_url(f"sqlite:///{path}", users=200, workflows=3), path  # 100 items a stream
+
+
+def test_a_thousand_streams_again_and_again(churn_database):
+    url, path = churn_database
+
+    async def rounds(target: str, until: float) -> tuple[int, int, list[str]]:
+        channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(CHANNELS)]
+        stubs = [workflow_pb2_grpc.WorkflowServiceStub(channel) for channel in channels]
+        done, streams, errors = 0, 0, []
+        try:
+            while time.monotonic() < until or done == 0:
+                rpc = ("StreamUsersOnline", "GetUsersOnlineStream")[done % 2]
+                results = await asyncio.gather(*(read_all(stubs[i % CHANNELS], rpc) for i in range(STREAMS)),
+                                               return_exceptions=True)
+                errors += [repr(result) for result in results if isinstance(result, BaseException)]
+                errors += [f"{rpc}: {count} items" for count in results if isinstance(count, int) and count != 100]
+                done, streams = done + 1, streams + len(results)
+        finally:
+            await asyncio.gather(*(channel.close() for channel in channels))
+        return done, streams, errors
+
+    with ServerProcess(url, pool_size=POOL) as server:
+        asyncio.run(rounds(server.target, 0))  # warm-up: every database thread started, buffers grown
+        time.sleep(1)  # calls finish their clean-up on the server's loop
+        before = resources(server, path)
+        done, streams, errors = asyncio.run(rounds(server.target, time.monotonic() + CHURN_SECONDS))
+        time.sleep(1)  # calls finish their clean-up on the server's loop
+        after = resources(server, path)
+    print(f"\nchurn: {done} rounds of {STREAMS} concurrent streams ({streams} streams) in {CHURN_SECONDS} s, "
+          f"{len(errors)} errors; before {before}; after {after}")
+    assert errors == []
+    assert_no_leaks(before, after)
+
+
+def test_ten_thousand_cancellations_release_everything(tmp_path):
+    path = tmp_path / "cancel.db"
+    url = seed_url(f"sqlite:///{path}")
+
+    async def cancel_many(target: str, cancellations: int) -> int:
+        channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(CHANNELS)]
+        stubs = [workflow_pb2_grpc.WorkflowServiceStub(channel) for channel in channels]
+
+        async def one(i: int) -> None:
+            stub = stubs[i % CHANNELS]
+            if i % 2:
+                call = stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(), timeout=60)
+            else:
+                call = stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=60)
+            await call.read()  # the stream is under way...
+            call.cancel()  # ...and its client goes
+
+        try:
+            for start in range(0, cancellations, 100):
+                await asyncio.gather(*(one(i) for i in range(start, start + 100)))
+        finally:
+            await asyncio.gather(*(channel.close() for channel in channels))
+        return cancellations
+
+    with ServerProcess(url, pool_size=POOL) as server:
+        stub = server.stub()
+        asyncio.run(cancel_many(server.target, 1_000))  # warm-up: database threads started, buffers grown
+        time.sleep(1)
+        before = resources(server, path)
+        start = time.monotonic()
+        cancelled = asyncio.run(cancel_many(server.target, CANCELLATIONS))
+        elapsed = time.monotonic() - start
+        time.sleep(1)
+        after = resources(server, path)
+        assert sum(1 for _ in stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=30)) == ONLINE_USERS
+    print(f"\ncancellations: {cancelled} streams cancelled after their first message in {elapsed:.0f} s; "
+          f"before {before}; after {after}")
+    assert_no_leaks(before, after)
