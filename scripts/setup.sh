@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh machine, idempotently: Debian packages (ODBC drivers; Chromium for the site test;
-# valgrind for the instruction counts),
+# valgrind for the instruction counts; openssl for the TLS test's certificate),
 # a virtualenv in .venv with this project and every extra, and the site's JavaScript libraries
 # (npm). Called by `make test` and `make run`; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(unixodbc odbc-mariadb chromium chromium-driver valgrind)
+debian_packages=(unixodbc odbc-mariadb chromium chromium-driver valgrind openssl)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
