@@ -66,7 +66,7 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tu
         client = [*(counted if side == "client" else ()), sys.executable, str(CLIENT), server.target, call, str(calls)]
         if cores := split_cores():  # as in every benchmark: server and client on cores of their own
             pin(server.pid, cores[0])
-        done = subprocess.run(client, capture_output=True, text=True, timeout=900,
+        done = subprocess.run(client, capture_output=True, text=True, timeout=600,
                               env={**os.environ, **FIXED_HASHING},
                               preexec_fn=(lambda: os.sched_setaffinity(0, cores[1])) if cores else None)
         if done.returncode != 0:
@@ -86,8 +86,8 @@ BASELINES = {"server": 1, "client": 3}  # runs without calls, averaged
 CALLS = {
     "stream": ({"server": 2, "client": 4}, USERS // 2),
     "buffered": ({"server": 4, "client": 16}, USERS // 2),
-    "unary": ({"server": 100, "client": 400}, 1),
-    "recommended": ({"server": 4, "client": 16}, USERS // 2),
+    "unary": ({"server": 1000, "client": 1000}, 1),
+    "recommended": ({"server": 4, "client": 96}, USERS // 2),
 }
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
 # only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
