@@ -79,8 +79,10 @@ def describe(url: URL) -> str:
 
 
 def create_db_engine(url: URL, pool_size: int = 20) -> Engine:
-    """An engine whose pool holds at most pool_size connections, checked before each use."""
-    options: dict = {"pool_pre_ping": True}
+    """An engine whose pool holds at most pool_size connections. A server's connections are checked
+    before each use (the server may have restarted); a SQLite file's cannot drop, and a check would
+    cost a query per stream page."""
+    options: dict = {"pool_pre_ping": url.get_backend_name() != "sqlite"}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             folder = Path(url.database).parent
@@ -138,5 +140,10 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the service's tables and index where they are missing (safe to repeat)."""
+    """Create the service's tables and indexes where they are missing (safe to repeat). create_all
+    adds an index only with its table: a database made by an earlier version gets new ones here."""
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
