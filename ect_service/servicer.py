@@ -37,23 +37,27 @@ FIRST_PAGE_ROWS = 64
 PAGE_ROWS = 1_000
 
 
-def timestamp(value: datetime) -> Timestamp:
-    """A naive-UTC (or aware) datetime as a protobuf Timestamp."""
+def set_timestamp(stamp: Timestamp, value: datetime) -> None:
+    """Sets a message's Timestamp field in place from a naive-UTC (or aware) datetime. Building a
+    Timestamp and passing it to the message's constructor copies it: about 9,000 more instructions
+    per item (upb)."""
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1_000)
+    stamp.seconds = delta.days * 86_400 + delta.seconds
+    stamp.nanos = delta.microseconds * 1_000
 
 
 def user_item(row) -> workflow_pb2.UserOnlineItem:
-    return workflow_pb2.UserOnlineItem(
-        user_id=row.id, user_name=row.name, status=_ONLINE, last_active=timestamp(row.last_active)
-    )
+    item = workflow_pb2.UserOnlineItem(user_id=row.id, user_name=row.name, status=_ONLINE)
+    set_timestamp(item.last_active, row.last_active)
+    return item
 
 
 def user_batch(rows) -> workflow_pb2.UserOnlineBatch:
     """One StreamUsersOnline message. Items are added in place and their timestamps set field by
-    field: no per-item message or Timestamp object to build and copy in."""
+    field: no per-item message or Timestamp object to build and copy in. set_timestamp's body is
+    written out here: a call per item would cost more than its arithmetic."""
     batch = workflow_pb2.UserOnlineBatch()
     add = batch.items.add
     for user_id, name, last_active in rows:  # queries.ONLINE_USERS' columns, in that order
@@ -136,13 +140,10 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
             row = await self._db.call(queries.get_workflow, request.id)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"workflow {request.id!r} not found")
-        return workflow_pb2.GetWorkflowResponse(
-            id=row.id,
-            title=row.title,
-            status=row.status,
-            created_date=timestamp(row.created_date),
-            modified_date=timestamp(row.modified_date),
-        )
+        response = workflow_pb2.GetWorkflowResponse(id=row.id, title=row.title, status=row.status)
+        set_timestamp(response.created_date, row.created_date)
+        set_timestamp(response.modified_date, row.modified_date)
+        return response
 
     async def GetUsersOnline(
         self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
