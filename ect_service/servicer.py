@@ -39,8 +39,8 @@ PAGE_ROWS = 1_000
 
 def set_timestamp(stamp: Timestamp, value: datetime) -> None:
     """Sets a message's Timestamp field in place from a naive-UTC (or aware) datetime. Building a
-    Timestamp and passing it to the message's constructor copies it: about 9,000 more instructions
-    per item (upb)."""
+    Timestamp and passing it to the message's constructor copies it: in place, the server spends
+    about 4,400 fewer instructions per streamed item (StreamInstructions, 400cb57)."""
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     delta = value - _EPOCH
