@@ -34,11 +34,11 @@ def patched_servicer(tmp_path: Path, patch: str, name: str):
 
 
 def test_amounts_are_as_documented():
-    # 5% of 127,000 instructions per item at ~130 instructions per loop turn: 48.8, rounded up.
-    assert loop_iterations(5) == 49
-    assert loop_iterations(2) == 20  # the goal: a 2% change caught
-    assert loop_iterations(10) == 98
-    assert loop_iterations(0.01) == 1
+    # 5% of 121,500 instructions per item, less the wrapper's 1,200, at 113 a loop turn: 43.1.
+    assert loop_iterations(5) == 43
+    assert loop_iterations(2) == 11  # the goal: a 2% change caught
+    assert loop_iterations(10) == 97
+    assert loop_iterations(0.01) == 1  # below the wrapper's own cost
 
 
 def test_instructions_patch_returns_the_same_message(tmp_path):
@@ -192,10 +192,10 @@ def test_calibration_report():
     assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
     assert ("| aa | nothing (A/A) | `StreamInstructions\\|StreamThroughput` | 2 | 1 | 0 | exit 3 "
             "| false alarms 0/2 | ≤ 0 | `StreamInstructions.track_instructions_per_item` 1 |") in text
-    assert "| instructions | +5% instructions/item (49 loop turns) |" in text
+    assert "| instructions | +5% instructions/item (43 loop turns) |" in text
     assert "| detected 2/2 | ≥ 100% | `StreamInstructions.track_instructions_per_item` 1.05 |" in text
     data = json.loads(calibrate.as_json(result))
-    assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 49
+    assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 43
     aa, injected = data["scenarios"]
     assert (aa["exit_codes"], aa["false_alarms"], aa["errors"]) == ([0, 3], 0, 1)
     assert (injected["detected"], injected["passed"]) == (2, True)
