@@ -21,6 +21,7 @@ import time
 import psutil
 
 from .harness import ServerProcess
+from .recommended import recommended_read as _recommended_read
 
 try:
     import grpc
@@ -84,15 +85,8 @@ def timed_drain(stub) -> tuple[float, int]:
 
 
 def recommended_read(stub, timeout: float = 300):
-    """The commit's recommended streaming read, as (call, items): StreamUsersOnline (many items per
-    message) where the commit has it, else GetUsersOnlineStream, its only streaming read before.
-    So the "recommended" series cover every commit and step where the recommended read changed.
-    `items` yields every item one by one, as a caller iterating items would see them."""
-    if hasattr(stub, "StreamUsersOnline"):
-        call = stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(), timeout=timeout)
-        return call, (item for batch in call for item in batch.items)
-    call = stub.GetUsersOnlineStream(empty(), timeout=timeout)
-    return call, call
+    """The commit's recommended streaming read, as (call, items) (recommended.py says which)."""
+    return _recommended_read(stub, workflow_pb2, timeout)
 
 
 def drain_recommended(stub, expected: int = ONLINE) -> int:

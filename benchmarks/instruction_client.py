@@ -3,9 +3,9 @@
     python instruction_client.py TARGET CALL N
 
 Warms up with one call of every kind (so one-time costs fall in the baseline), then makes N calls
-of CALL (stream, buffered, unary or recommended: the commit's recommended streaming read,
-StreamUsersOnline where it has it, else GetUsersOnlineStream) and prints {"items": received} as JSON. With N = 0 it is the
-baseline run that the measured run is compared against.
+of CALL (stream, buffered, unary or recommended: the commit's recommended streaming read, as
+recommended.py defines it) and prints {"items": received} as JSON. With N = 0 it is the baseline run
+that the measured run is compared against.
 """
 
 import json
@@ -19,6 +19,7 @@ CALL_TIMEOUT = 120
 def main(target: str, call: str, calls: int) -> None:
     import grpc
 
+    from recommended import batch_items, recommended_request  # run as a script: its folder is on sys.path
     from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
     options = [("SingleThreadedUnaryStream", 1), ("grpc.max_receive_message_length", -1)]
@@ -32,13 +33,14 @@ def main(target: str, call: str, calls: int) -> None:
             "unary": lambda: int(bool(stub.GetWorkflow(request, timeout=CALL_TIMEOUT).id)),
         }
         warm_ups = list(kinds.values())
-        if hasattr(stub, "StreamUsersOnline"):  # the recommended read; before it, the stream was
-            batched = workflow_pb2.StreamUsersOnlineRequest()
-            kinds["recommended"] = lambda: sum(
-                1 for batch in stub.StreamUsersOnline(batched, timeout=CALL_TIMEOUT) for _ in batch.items)
-            warm_ups.append(kinds["recommended"])
-        else:
+        recommended = recommended_request(stub, workflow_pb2)
+        if recommended is None:  # before StreamUsersOnline, the recommended read was the stream
             kinds["recommended"] = kinds["stream"]
+        else:
+            kinds["recommended"] = lambda: sum(
+                1 for batch in stub.StreamUsersOnline(recommended, timeout=CALL_TIMEOUT)
+                for _ in batch_items(recommended, batch))
+            warm_ups.append(kinds["recommended"])
         for warm_up in warm_ups:
             warm_up()
         items = sum(kinds[call]() for _ in range(calls))

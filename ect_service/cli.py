@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=port, default=50051, help="port; 0 picks a free one (default: %(default)s)")
     serve.add_argument("--pool-size", type=positive_integer, default=20,
-                       help="database connections, and so queries running at once (default: %(default)s)")
+                       help="database connections, and so queries running at once, per worker (default: %(default)s)")
+    serve.add_argument("--workers", type=positive_integer, default=1,
+                       help="server processes sharing the port, one core each; new connections are "
+                            "spread among them (default: %(default)s)")
     serve.add_argument("--grace", type=seconds, default=5.0,
                        help="seconds in-flight calls get to finish on shutdown (default: %(default)s)")
     serve.add_argument("--max-streams", type=positive_integer, default=2_000,
@@ -144,15 +147,21 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ect_service.server import ServeOptions, run
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = " [%(process)d]" if args.workers > 1 else ""
+    logging.basicConfig(level=args.log_level, format=f"%(asctime)s %(levelname)s{worker} %(name)s: %(message)s")
     url = resolve_url(args.db)
     tls = tls_pair(args)
     create_db_engine(url).dispose()  # driver and URL problems surface now, as a one-line error
-    return run(ServeOptions(
+    options = ServeOptions(
         url, host=args.host, port=args.port, pool_size=args.pool_size, grace=args.grace,
         stop_on_stdin_eof=args.stop_on_stdin_eof, max_streams=args.max_streams,
         stream_idle_timeout=args.stream_idle_timeout, tls=tls,
-    ))
+    )
+    if args.workers > 1:
+        from ect_service.workers import run_workers
+
+        return run_workers(options, args.workers)
+    return run(options)
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -46,13 +47,19 @@ class ServeOptions:
     max_streams: int = 2_000
     stream_idle_timeout: float = 60.0
     tls: tuple[bytes, bytes] | None = None  # (private key, certificate chain), PEM
+    reuse_port: bool = False  # share the port with the other workers of `serve --workers` (workers.py)
 
 
 def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def serve(options: ServeOptions) -> int:
+def print_ready_line(bound: str) -> None:
+    print(f"{READY_LINE_PREFIX}{bound}", flush=True)
+
+
+async def serve(options: ServeOptions, announce: Callable[[str], None] = print_ready_line) -> int:
+    """Serve until told to stop; `announce` gets the bound address once the server is up."""
     engine = create_db_engine(options.db_url, options.pool_size)
     db = DatabaseThreads(engine, options.pool_size)
     streams = StreamLimits(options.max_streams, options.stream_idle_timeout)
@@ -61,8 +68,9 @@ async def serve(options: ServeOptions) -> int:
     # until it is back (the watch creates the tables then).
     database_health = DatabaseHealth(db, health, ("", SERVICE_NAME))
 
-    # No SO_REUSEPORT: a second server on a taken port must fail, not silently share the port.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    # No SO_REUSEPORT (but for workers, which checked the port first): a second server on a taken
+    # port must fail, not silently share the port.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", int(options.reuse_port))])
     servicer = WorkflowServicer(db, streams, on_unavailable=database_health.suspect)
     workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -83,7 +91,7 @@ async def serve(options: ServeOptions) -> int:
     await server.start()
     if not await database_health.start():
         log.warning("database %s not reachable at start: serving NOT_SERVING until it is", describe(options.db_url))
-    print(f"{READY_LINE_PREFIX}{address(options.host, port)}", flush=True)
+    announce(address(options.host, port))
     log.info("database: %s (pool of %d connections)", describe(options.db_url), options.pool_size)
 
     stop = asyncio.Event()
@@ -91,7 +99,7 @@ async def serve(options: ServeOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if options.stop_on_stdin_eof:
-        _watch_stdin(loop, stop)
+        on_stdin_eof(lambda: loop.call_soon_threadsafe(stop.set))
     await stop.wait()
 
     log.info("shutting down (grace %.1fs)", options.grace)
@@ -106,21 +114,22 @@ async def serve(options: ServeOptions) -> int:
     return 0
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Stop when standard input closes: a supervisor that dies never leaves this server behind."""
+def on_stdin_eof(callback: Callable[[], None]) -> None:
+    """Call `callback` (from another thread) when standard input closes: a supervisor that dies
+    never leaves this server behind."""
 
     def wait_for_eof() -> None:
         # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader holds its lock,
         # and the interpreter aborts at exit when it cannot take that lock.
         while os.read(sys.stdin.fileno(), 4096):
             pass
-        loop.call_soon_threadsafe(stop.set)
+        callback()
 
     threading.Thread(target=wait_for_eof, name="stdin-watch", daemon=True).start()
 
 
-def run(options: ServeOptions) -> int:
-    code = asyncio.run(serve(options))
+def run(options: ServeOptions, announce: Callable[[str], None] = print_ready_line) -> int:
+    code = asyncio.run(serve(options, announce))
     if code == UNCLEAN_EXIT:
         # The hung call's thread would hold up the interpreter's exit for ever: leave now.
         logging.shutdown()

@@ -43,6 +43,8 @@ SPEC_BENCHMARKS = [
     "bench_concurrency.Backpressure.track_server_wait_ms",
     "bench_concurrency.Backpressure.track_server_rss_growth_mb",
     "bench_cpu.CpuPerItem.track_cpu_us_per_item",
+    "bench_workers.WorkerProcesses.track_items_per_second",
+    "bench_workers.WorkerProcesses.track_two_vs_one",
 ]
 
 

@@ -51,6 +51,7 @@ PASSWORD = "S3cretPW"
         ["serve", "--grace", "-1"],
         ["serve", "--grace", "nan"],
         ["serve", "--max-streams", "0"],
+        ["serve", "--workers", "0"],
         ["serve", "--stream-idle-timeout", "0"],
         ["stream", "--timeout", "0"],
         ["get-workflow", "x", "--timeout", "-5"],
