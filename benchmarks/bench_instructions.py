@@ -91,7 +91,7 @@ CALLS = {
 }
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
 # only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
-# read (instruction_client.py: StreamUsersOnline where the commit has it, else GetUsersOnlineStream).
+# read (recommended.py: StreamUsersOnline, with columns where the commit has them, else GetUsersOnlineStream).
 SELECTED = "ECT_BENCH_INSTRUCTION_CALLS"
 
 

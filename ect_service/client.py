@@ -1,9 +1,10 @@
 """Client-side helpers: a channel to the service, the online users item by item, a timed read.
 
 Two RPCs stream the online users. StreamUsersOnline (the recommended one) carries many items per
-message (250 by default); GetUsersOnlineStream carries one, and grpc's cost per message (tens of microseconds of
-CPU on each side, whatever the size) then dominates. online_users() yields items one by one from
-either, so callers iterate items whichever RPC they read.
+message (250 by default), here as columns; GetUsersOnlineStream carries one, and grpc's cost per
+message (tens of microseconds of CPU on each side, whatever the size) then dominates.
+online_users() yields OnlineUser tuples one by one from either, so callers iterate users whichever
+RPC they read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 import grpc
 
@@ -19,6 +22,19 @@ from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 BATCHED = "StreamUsersOnline"
 PER_ITEM = "GetUsersOnlineStream"
 RPCS = (BATCHED, PER_ITEM)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class OnlineUser(NamedTuple):
+    user_id: str
+    user_name: str
+    last_active_unix_micros: int  # microseconds since 1970-01-01T00:00:00Z
+
+    @property
+    def last_active(self) -> datetime:
+        return _EPOCH + timedelta(microseconds=self.last_active_unix_micros)
 
 
 @dataclass(frozen=True)
@@ -45,13 +61,17 @@ def connect(target: str, ca: bytes | None = None) -> workflow_pb2_grpc.WorkflowS
 
 def online_users(
     stub: workflow_pb2_grpc.WorkflowServiceStub, rpc: str = BATCHED, timeout: float | None = None
-) -> Iterator[workflow_pb2.UserOnlineItem]:
-    """Every online user, in id order, one item at a time, read through `rpc`."""
+) -> Iterator[OnlineUser]:
+    """Every online user, in id order, one at a time, read through `rpc`."""
     if rpc == BATCHED:
-        for batch in stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(), timeout=timeout):
-            yield from batch.items
+        request = workflow_pb2.StreamUsersOnlineRequest(columns=True)
+        for batch in stub.StreamUsersOnline(request, timeout=timeout):
+            columns = batch.columns
+            yield from map(OnlineUser, columns.user_ids, columns.user_names, columns.last_active_unix_micros)
     elif rpc == PER_ITEM:
-        yield from stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=timeout)
+        for item in stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=timeout):
+            stamp = item.last_active
+            yield OnlineUser(item.user_id, item.user_name, stamp.seconds * 1_000_000 + stamp.nanos // 1_000)
     else:
         raise ValueError(f"unknown rpc {rpc!r}; choose from {', '.join(RPCS)}")
 

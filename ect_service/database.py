@@ -123,12 +123,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 _MYSQL_DISCONNECT = re.compile(r"\((?:1927|2002|2003|2006|2013|2055)\)")
 
 
-def _mysql_odbc_disconnects(context) -> None:
-    """pyodbc's own check misses MariaDB's lost-connection errors, so pool_pre_ping would hand out
-    a dead connection; recognise them, so the pool reconnects once the server is back."""
-    error = context.original_exception
+def mysql_odbc_disconnect(error: BaseException) -> bool:
+    """pyodbc's own check misses MariaDB's lost-connection errors; this recognises them."""
     state = str(error.args[0]) if getattr(error, "args", None) else ""
-    if state.startswith("08") or _MYSQL_DISCONNECT.search(str(error)):
+    return state.startswith("08") or bool(_MYSQL_DISCONNECT.search(str(error)))
+
+
+def _mysql_odbc_disconnects(context) -> None:
+    """Without this, pool_pre_ping would hand out a dead connection: recognise MariaDB's
+    lost-connection errors, so the pool reconnects once the server is back."""
+    if mysql_odbc_disconnect(context.original_exception):
         context.is_disconnect = True
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import Engine, Row, bindparam, select, true
+from sqlalchemy import Engine, Row, Select, bindparam, select, true
 
+from ect_service.driver_rows import driver_rows
 from ect_service.schema import users, workflows
+from ect_service.sql_time import unix_micros
 
 ONLINE_USERS = (
     select(users.c.id, users.c.name, users.c.last_active)
@@ -31,12 +34,12 @@ def online_users(engine: Engine) -> Sequence[Row]:
         return conn.execute(ONLINE_USERS).all()
 
 
-def doubling(first: int, largest: int) -> Iterator[int]:
-    """Batch sizes first, 2 x first, 4 x first, ... up to largest, then largest for ever."""
+def growing(first: int, largest: int, factor: int = 2) -> Iterator[int]:
+    """Batch sizes first, factor x first, factor² x first, ... up to largest, then largest for ever."""
     size = first
     while size < largest:
         yield size
-        size *= 2
+        size *= factor
     yield from itertools.repeat(largest)
 
 
@@ -48,6 +51,25 @@ def online_user_page(engine: Engine, after_id: str | None, limit: int) -> Sequen
         if after_id is None:
             return conn.execute(ONLINE_USERS.limit(limit)).all()
         return conn.execute(_NEXT_PAGE.limit(limit), {"after": after_id}).all()
+
+
+# The columnar stream's pages: the same users, last_active as microseconds computed by the database.
+_NEXT_COLUMNS = (
+    select(users.c.id, users.c.name, unix_micros(users.c.last_active))
+    .where(users.c.is_online == true(), users.c.id > bindparam("after"))
+    .order_by(users.c.id)
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _next_columns(limit: int) -> Select:
+    return _NEXT_COLUMNS.limit(limit)  # one object per page size: driver_rows compiles it once
+
+
+def online_user_rows(engine: Engine, after_id: str | None, limit: int) -> Sequence[Sequence]:
+    """online_user_page's users as the driver's rows (id, name, last_active_unix_micros): no
+    SQLAlchemy Row or datetime per row. Ids are never empty, so '' reads from the first."""
+    return driver_rows(engine, _next_columns(limit), {"after": after_id or ""})
 
 
 def ping(engine: Engine) -> None:

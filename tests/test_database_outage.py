@@ -18,6 +18,7 @@ from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 from tcp_proxy import TcpProxy
 
 EMPTY = workflow_pb2.EmptyRequest()
+COLUMNS = workflow_pb2.StreamUsersOnlineRequest(columns=True)  # read through driver_rows, not SQLAlchemy rows
 WORKFLOW = workflow_pb2.GetWorkflowRequest(id="test-workflow-1")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -45,7 +46,8 @@ def test_outage_gives_unavailable_and_recovers(proxied):
     assert len(list(stub.GetUsersOnlineStream(EMPTY, timeout=30))) == ONLINE_USERS
 
     proxy.cut()
-    for call in (lambda: stub.GetWorkflow(WORKFLOW, timeout=30), lambda: list(stub.GetUsersOnlineStream(EMPTY, timeout=30))):
+    for call in (lambda: stub.GetWorkflow(WORKFLOW, timeout=30), lambda: list(stub.GetUsersOnlineStream(EMPTY, timeout=30)),
+                 lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=30))):
         with pytest.raises(grpc.RpcError) as error:
             call()
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -63,6 +65,7 @@ def test_outage_gives_unavailable_and_recovers(proxied):
                 raise
             time.sleep(0.2)
     assert len(list(stub.GetUsersOnlineStream(EMPTY, timeout=30))) == ONLINE_USERS
+    assert sum(len(b.columns.user_ids) for b in stub.StreamUsersOnline(COLUMNS, timeout=30)) == ONLINE_USERS
 
 
 def health_status(server, timeout: float = 10):

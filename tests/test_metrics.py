@@ -19,6 +19,8 @@ from benchmarks import common
 from benchmarks.bench_concurrency import _run_level
 from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStreamMemory
 from benchmarks.harness import ServerProcess
+from benchmarks.recommended import batch_items
+from ect_service.v1 import workflow_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,14 +62,21 @@ def stream_kb(benchmark) -> float:
     return statistics.median(benchmark.peak_kb(benchmark.stream) for _ in range(3))
 
 
+READ_EVERYTHING_FIRST = {  # queries.py: the first page becomes every row, in memory before the first item
+    AllocatedMemory: ("            return conn.execute(ONLINE_USERS.limit(limit)).all()\n",
+                      "            return conn.execute(ONLINE_USERS).all()  # injected\n"),
+    RecommendedStreamMemory: ("    return driver_rows(engine, _next_columns(limit), {\"after\": after_id or \"\"})\n",
+                              "    return driver_rows(engine, _next_columns(limit) if after_id else _NEXT_COLUMNS, "
+                              "{\"after\": after_id or \"\"})  # injected\n"),
+}
+
+
 @pytest.mark.parametrize("benchmark_class", [AllocatedMemory, RecommendedStreamMemory])
 def test_memory_per_stream_includes_a_server_that_reads_everything_first(
         benchmark_class, sqlite_url, tmp_path, monkeypatch):
     real, injected = real_and_injected(
         benchmark_class, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
-        "            return conn.execute(ONLINE_USERS.limit(limit)).all()\n",
-        "            return conn.execute(ONLINE_USERS).all()  # injected: every row in memory before the first item\n",
-    )
+        *READ_EVERYTHING_FIRST[benchmark_class])
     assert injected > 500 and injected > 2 * real, (real, injected)
 
 
@@ -113,12 +122,20 @@ def test_a_stream_short_of_items_fails_the_benchmark(small_sqlite_url, drain):
 
 
 def test_the_recommended_read_is_the_batched_rpc_where_the_commit_has_it(server):
-    """The "recommended" series read StreamUsersOnline (many items per message) on commits that have
-    it, GetUsersOnlineStream before: on a stub without the batched RPC, the per-item stream."""
+    """The "recommended" series read StreamUsersOnline as columns on commits that have them, its
+    items before, GetUsersOnlineStream before that: every item taken one by one either way."""
     stub = server.stub()
-    call, _ = common.recommended_read(stub)
-    assert len(next(call).items) == 4  # a UserOnlineBatch (StreamUsersOnline's first), not one item
+    call, items = common.recommended_read(stub)
+    first = next(items)
+    assert isinstance(first, tuple) and len(first) == 3  # (id, name, last active in µs)
     call.cancel()
+
+    # Before columns, the request asks for items, and each item is the message.
+    items_request = workflow_pb2.StreamUsersOnlineRequest()
+    batch = next(iter(stub.StreamUsersOnline(items_request, timeout=30)))
+    items = list(batch_items(items_request, batch))
+    assert len(items) == 4 and all(isinstance(item, workflow_pb2.UserOnlineItem) for item in items)
+    assert items[0].user_id == first[0]
 
     class OlderStub:  # the stub of a commit before StreamUsersOnline
         GetUsersOnlineStream = stub.GetUsersOnlineStream

@@ -6,12 +6,21 @@ import grpc
 import pytest
 
 from conftest import ONLINE_USERS, SEEDED_USERS
-from ect_service.client import BATCHED, online_users
+from ect_service.client import BATCHED, PER_ITEM, online_users
 from ect_service.seeding import user_rows
 from ect_service.v1 import workflow_pb2
 
 EMPTY = workflow_pb2.EmptyRequest()
 BATCH_REQUEST = workflow_pb2.StreamUsersOnlineRequest()
+COLUMNS_REQUEST = workflow_pb2.StreamUsersOnlineRequest(columns=True)
+
+
+def batch_size(batch: workflow_pb2.UserOnlineBatch) -> int:
+    """Items in one StreamUsersOnline message, whichever form it carries them in (never both)."""
+    assert not (batch.items and batch.HasField("columns"))
+    columns = batch.columns
+    assert len(columns.user_ids) == len(columns.user_names) == len(columns.last_active_unix_micros)
+    return len(batch.items) or len(columns.user_ids)
 
 
 def expected_online() -> dict[str, dict]:
@@ -45,22 +54,38 @@ def test_buffered_call_returns_the_same_users_as_the_stream(backend_server):
 
 def test_batched_stream_returns_the_same_items_in_the_same_order(backend_server):
     stub = backend_server.stub()
-    batched = list(online_users(stub, BATCHED, timeout=60))
     per_item = list(stub.GetUsersOnlineStream(EMPTY, timeout=60))
+    batched = [item for batch in stub.StreamUsersOnline(BATCH_REQUEST, timeout=60) for item in batch.items]
     assert len(batched) == ONLINE_USERS
     assert batched == per_item  # every field of every item, in id order
 
 
-def test_batched_stream_batches_double_from_a_small_first_one(server):
-    sizes = [len(batch.items) for batch in server.stub().StreamUsersOnline(BATCH_REQUEST, timeout=60)]
+def test_columns_carry_the_same_users_in_the_same_order(backend_server):
+    stub = backend_server.stub()
+    columns = list(online_users(stub, BATCHED, timeout=60))  # StreamUsersOnline with columns
+    per_item = list(online_users(stub, PER_ITEM, timeout=60))
+    assert len(columns) == ONLINE_USERS
+    assert columns == per_item  # id, name and last active to the microsecond, in id order
+    expected = expected_online()
+    assert all(user.last_active.replace(tzinfo=None) == expected[user.user_id]["last_active"] for user in columns)
+
+
+@pytest.mark.parametrize(("request_", "expected"), [
     # 4 + 8 + ... + 128 = 252 items, then 18 x 250 and the remaining 248 of 5,000.
-    assert sizes == [4, 8, 16, 32, 64, 128, *[250] * 18, 248]
+    (BATCH_REQUEST, [4, 8, 16, 32, 64, 128, *[250] * 18, 248]),
+    # Columns grow eight-fold: 4 + 32 + 256 = 292, then 4 x 1,000 and the remaining 708.
+    (COLUMNS_REQUEST, [4, 32, 256, 1_000, 1_000, 1_000, 1_000, 708]),
+], ids=["items", "columns"])
+def test_batched_stream_batches_grow_from_a_small_first_one(server, request_, expected):
+    sizes = [batch_size(batch) for batch in server.stub().StreamUsersOnline(request_, timeout=60)]
+    assert sizes == expected
 
 
+@pytest.mark.parametrize("columns", [False, True], ids=["items", "columns"])
 @pytest.mark.parametrize("limit", [1, 7, 1_000, 10_000])
-def test_batched_stream_honours_max_items_per_batch(server, limit):
-    request = workflow_pb2.StreamUsersOnlineRequest(max_items_per_batch=limit)
-    sizes = [len(batch.items) for batch in server.stub().StreamUsersOnline(request, timeout=60)]
+def test_batched_stream_honours_max_items_per_batch(server, limit, columns):
+    request = workflow_pb2.StreamUsersOnlineRequest(max_items_per_batch=limit, columns=columns)
+    sizes = [batch_size(batch) for batch in server.stub().StreamUsersOnline(request, timeout=60)]
     assert max(sizes) <= limit and sum(sizes) == ONLINE_USERS
 
 
@@ -72,10 +97,11 @@ def test_batched_stream_rejects_oversized_batches(server):
     assert "at most 10000" in error.value.details()
 
 
-def test_cancelled_batched_streams_leave_the_server_serving(server):
+@pytest.mark.parametrize("request_", [BATCH_REQUEST, COLUMNS_REQUEST], ids=["items", "columns"])
+def test_cancelled_batched_streams_leave_the_server_serving(server, request_):
     stub = server.stub()
     for _ in range(30):  # more than the pool's 20 connections: each cancel must return its own
-        call = stub.StreamUsersOnline(BATCH_REQUEST, timeout=10)
+        call = stub.StreamUsersOnline(request_, timeout=10)
         next(call)
         call.cancel()
     assert sum(1 for _ in online_users(stub, BATCHED, timeout=30)) == ONLINE_USERS

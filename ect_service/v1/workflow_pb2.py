@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65\x63t_service/v1/workflow.proto\x12\x0e\x65\x63t_service.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n\x0c\x45mptyRequest\" \n\x12GetWorkflowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xa5\x01\n\x13GetWorkflowResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x30\n\x0c\x63reated_date\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rmodified_date\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x0eUserOnlineItem\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tuser_name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.ect_service.v1.UserStatus\x12/\n\x0blast_active\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x16GetUsersOnlineResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.ect_service.v1.UserOnlineItem\"7\n\x18StreamUsersOnlineRequest\x12\x1b\n\x13max_items_per_batch\x18\x01 \x01(\r\"@\n\x0fUserOnlineBatch\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.ect_service.v1.UserOnlineItem*Z\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12USER_STATUS_ONLINE\x10\x01\x12\x17\n\x13USER_STATUS_OFFLINE\x10\x02\x32\xfb\x02\n\x0fWorkflowService\x12V\n\x0bGetWorkflow\x12\".ect_service.v1.GetWorkflowRequest\x1a#.ect_service.v1.GetWorkflowResponse\x12V\n\x0eGetUsersOnline\x12\x1c.ect_service.v1.EmptyRequest\x1a&.ect_service.v1.GetUsersOnlineResponse\x12V\n\x14GetUsersOnlineStream\x12\x1c.ect_service.v1.EmptyRequest\x1a\x1e.ect_service.v1.UserOnlineItem0\x01\x12`\n\x11StreamUsersOnline\x12(.ect_service.v1.StreamUsersOnlineRequest\x1a\x1f.ect_service.v1.UserOnlineBatch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65\x63t_service/v1/workflow.proto\x12\x0e\x65\x63t_service.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0e\n\x0c\x45mptyRequest\" \n\x12GetWorkflowRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xa5\x01\n\x13GetWorkflowResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x30\n\x0c\x63reated_date\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rmodified_date\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x0eUserOnlineItem\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tuser_name\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.ect_service.v1.UserStatus\x12/\n\x0blast_active\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x16GetUsersOnlineResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.ect_service.v1.UserOnlineItem\"H\n\x18StreamUsersOnlineRequest\x12\x1b\n\x13max_items_per_batch\x18\x01 \x01(\r\x12\x0f\n\x07\x63olumns\x18\x02 \x01(\x08\"Z\n\x11UserOnlineColumns\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x12\n\nuser_names\x18\x02 \x03(\t\x12\x1f\n\x17last_active_unix_micros\x18\x03 \x03(\x03\"t\n\x0fUserOnlineBatch\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.ect_service.v1.UserOnlineItem\x12\x32\n\x07\x63olumns\x18\x02 \x01(\x0b\x32!.ect_service.v1.UserOnlineColumns*Z\n\nUserStatus\x12\x1b\n\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12USER_STATUS_ONLINE\x10\x01\x12\x17\n\x13USER_STATUS_OFFLINE\x10\x02\x32\xfb\x02\n\x0fWorkflowService\x12V\n\x0bGetWorkflow\x12\".ect_service.v1.GetWorkflowRequest\x1a#.ect_service.v1.GetWorkflowResponse\x12V\n\x0eGetUsersOnline\x12\x1c.ect_service.v1.EmptyRequest\x1a&.ect_service.v1.GetUsersOnlineResponse\x12V\n\x14GetUsersOnlineStream\x12\x1c.ect_service.v1.EmptyRequest\x1a\x1e.ect_service.v1.UserOnlineItem0\x01\x12`\n\x11StreamUsersOnline\x12(.ect_service.v1.StreamUsersOnlineRequest\x1a\x1f.ect_service.v1.UserOnlineBatch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ect_service.v1.workflow_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USERSTATUS']._serialized_start=644
-  _globals['_USERSTATUS']._serialized_end=734
+  _globals['_USERSTATUS']._serialized_start=805
+  _globals['_USERSTATUS']._serialized_end=895
   _globals['_EMPTYREQUEST']._serialized_start=82
   _globals['_EMPTYREQUEST']._serialized_end=96
   _globals['_GETWORKFLOWREQUEST']._serialized_start=98
@@ -45,9 +45,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSERSONLINERESPONSE']._serialized_start=448
   _globals['_GETUSERSONLINERESPONSE']._serialized_end=519
   _globals['_STREAMUSERSONLINEREQUEST']._serialized_start=521
-  _globals['_STREAMUSERSONLINEREQUEST']._serialized_end=576
-  _globals['_USERONLINEBATCH']._serialized_start=578
-  _globals['_USERONLINEBATCH']._serialized_end=642
-  _globals['_WORKFLOWSERVICE']._serialized_start=737
-  _globals['_WORKFLOWSERVICE']._serialized_end=1116
+  _globals['_STREAMUSERSONLINEREQUEST']._serialized_end=593
+  _globals['_USERONLINECOLUMNS']._serialized_start=595
+  _globals['_USERONLINECOLUMNS']._serialized_end=685
+  _globals['_USERONLINEBATCH']._serialized_start=687
+  _globals['_USERONLINEBATCH']._serialized_end=803
+  _globals['_WORKFLOWSERVICE']._serialized_start=898
+  _globals['_WORKFLOWSERVICE']._serialized_end=1277
 # @@protoc_insertion_point(module_scope)

@@ -62,13 +62,27 @@ class GetUsersOnlineResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[UserOnlineItem, _Mapping]]] = ...) -> None: ...
 
 class StreamUsersOnlineRequest(_message.Message):
-    __slots__ = ("max_items_per_batch",)
+    __slots__ = ("max_items_per_batch", "columns")
     MAX_ITEMS_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     max_items_per_batch: int
-    def __init__(self, max_items_per_batch: _Optional[int] = ...) -> None: ...
+    columns: bool
+    def __init__(self, max_items_per_batch: _Optional[int] = ..., columns: _Optional[bool] = ...) -> None: ...
+
+class UserOnlineColumns(_message.Message):
+    __slots__ = ("user_ids", "user_names", "last_active_unix_micros")
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    USER_NAMES_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVE_UNIX_MICROS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    user_names: _containers.RepeatedScalarFieldContainer[str]
+    last_active_unix_micros: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., user_names: _Optional[_Iterable[str]] = ..., last_active_unix_micros: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class UserOnlineBatch(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "columns")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[UserOnlineItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[UserOnlineItem, _Mapping]]] = ...) -> None: ...
+    columns: UserOnlineColumns
+    def __init__(self, items: _Optional[_Iterable[_Union[UserOnlineItem, _Mapping]]] = ..., columns: _Optional[_Union[UserOnlineColumns, _Mapping]] = ...) -> None: ...

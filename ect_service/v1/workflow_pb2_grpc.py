@@ -83,8 +83,9 @@ class WorkflowServiceServicer:
     def StreamUsersOnline(self, request, context):
         """Every online user, many per message: the recommended streaming read. grpc costs about the same
         per message whatever its size, so batches cut that cost per item by the batch size. Batches
-        double from 4 items up to max_items_per_batch, so the first item arrives as soon as with one
-        item per message. Items come in user-id order, as in GetUsersOnlineStream.
+        grow from 4 items up to max_items_per_batch (doubling; eight-fold with columns), so the first
+        item arrives as soon as with one item per message. Items come in user-id order, as in
+        GetUsersOnlineStream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
