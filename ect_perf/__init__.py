@@ -3,4 +3,20 @@
 Run from the repository root: `python -m ect_perf targets`, `python -m ect_perf gate`.
 """
 
+# Wall-clock results: asv's detected description of the host (cpu, os, ...) goes with every result,
+# and asv draws one series per description, so each host has its own series under this name.
 DEFAULT_MACHINE = "python-svc"
+
+# The instruction counts (benchmarks/bench_instructions.py) do not depend on the host: they are
+# recorded under this name with one fixed description, so asv draws one series for every host.
+INSTRUCTIONS_MACHINE = "valgrind"
+INSTRUCTIONS_MACHINE_INFO = {
+    "machine": INSTRUCTIONS_MACHINE,
+    "arch": "x86_64",
+    "cpu": "any x86_64 host (instructions counted under valgrind)",
+    "num_cpu": "2",
+    "os": "Linux",
+    "ram": "any",
+}
+INSTRUCTIONS_BENCH = "^bench_instructions"  # asv --bench for the instruction counts
+WALL_CLOCK_BENCH = "^(?!bench_instructions)"  # asv --bench for everything else

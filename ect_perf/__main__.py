@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from ect_perf import DEFAULT_MACHINE
+from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m ect_perf", description="ect-perf tools over asv results")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    machine = commands.add_parser("machine", help="register this machine with asv under the project's name")
+    machine = commands.add_parser(
+        "machine", help="register this host with asv: its description under the project's name (wall-clock), "
+                        f"and the fixed {INSTRUCTIONS_MACHINE!r} machine (instruction counts)")
     machine.add_argument("--name", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
 
     publish = commands.add_parser("publish", help="asv publish, with the site's libraries served locally")
@@ -142,12 +144,14 @@ def _scenarios(text: str) -> tuple[str, ...]:
 def _machine(args) -> int:
     from asv.machine import Machine, MachineCollection
 
-    # asv's detected description of this machine (os, arch, cpu, num_cpu, ram) under a fixed name;
+    # asv's detected description of this host (os, arch, cpu, num_cpu, ram) under a fixed name;
     # `asv machine --machine NAME --yes` would store only the fields that differ from detection.
     info = {**Machine.get_defaults(), "machine": args.name}
     MachineCollection.save(args.name, info)
+    MachineCollection.save(INSTRUCTIONS_MACHINE, dict(INSTRUCTIONS_MACHINE_INFO))
     ram = f"{int(info['ram']) / 2**30:.0f} GiB" if str(info["ram"]).isdigit() else info["ram"]
-    print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram}, {info['os']}")
+    print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram}, {info['os']} (wall-clock)")
+    print(f"asv machine {INSTRUCTIONS_MACHINE}: {INSTRUCTIONS_MACHINE_INFO['cpu']} (instruction counts)")
     return 0
 
 

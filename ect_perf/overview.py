@@ -6,7 +6,8 @@ series can be compared across hosts. Written next to asv's pages by `python -m e
   docs/calibration-REV.json), each the output of a real
   `python -m ect_perf calibrate --json docs/calibration.json` run (absent: the page says so);
 - each benchmark's kind of series: instruction counts are host-independent (one continuous history
-  whatever the machine), peak memory nearly so, everything else is wall-clock time of one host.
+  under the `valgrind` machine whatever the host), peak memory nearly so, everything else is
+  wall-clock time of one host (one series per host).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import NoResults, latest_result, load_config
 from ect_perf.targets import TargetsError, default_targets_path, evaluate, load_targets
 
@@ -25,10 +27,12 @@ LINK_MARK = "ect-overview-link"
 
 def series_kind(name: str, unit: str) -> str:
     if unit.startswith("instructions"):
-        return "host-independent: CPU instructions counted under valgrind"
+        return (f"host-independent: CPU instructions counted under valgrind, one series for every host "
+                f"(machine {INSTRUCTIONS_MACHINE})")
+    per_host = f"one series per host (machine {DEFAULT_MACHINE}; asv draws a line per host description)"
     if name.split(".")[-1].startswith("peakmem_"):
-        return "nearly host-independent: peak resident memory"
-    return "wall-clock on this host: compare within one machine name only"
+        return f"nearly host-independent: peak resident memory; {per_host}"
+    return f"wall-clock: {per_host}"
 
 
 def write(html_dir: Path, config_path: str, machine: str) -> Path:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The main job: benchmark the current commit on the embedded SQLite default with asv, record the
-# results under the project's machine name, publish the site and report the performance targets.
+# instruction counts under the host-independent machine `valgrind` and everything else under the
+# project's machine name (one series per host), publish the site and report the performance targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL  # results of other databases need another machine name
 
 .venv/bin/python -m ect_perf machine
-.venv/bin/asv run --machine python-svc --show-stderr HEAD^!
+.venv/bin/asv run --machine valgrind --bench '^bench_instructions' --show-stderr HEAD^!
+.venv/bin/asv run --machine python-svc --bench '^(?!bench_instructions)' --show-stderr HEAD^!
 .venv/bin/python -m ect_perf publish
 .venv/bin/python -m ect_perf targets || echo "(some performance targets are not met; see above)"
 cat <<MSG

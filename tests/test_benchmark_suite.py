@@ -97,3 +97,26 @@ def test_committed_wall_clock_results_carry_statistics():
         stats = result.get_result_stats(name, result.get_result_params(name))
         repeats = [s["repeat"] for s in stats if s]
         assert repeats and max(repeats) > 1, (name, stats)  # (one stream at the 1-stream level: 1)
+
+
+def test_machine_registers_this_host_and_the_fixed_instructions_machine(asv_env):
+    from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
+
+    machines = json.loads((Path(asv_env["HOME"]) / ".asv-machine.json").read_text())
+    assert machines[INSTRUCTIONS_MACHINE] == INSTRUCTIONS_MACHINE_INFO
+    host = machines[DEFAULT_MACHINE]
+    assert host["machine"] == DEFAULT_MACHINE and host["cpu"] and host["os"].startswith("Linux")
+
+
+def test_committed_instruction_counts_form_one_series():
+    """Every result under the instructions machine carries its one fixed description, so asv draws
+    one series per benchmark whatever host counted it, and holds only instruction counts."""
+    from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
+
+    files = [path for path in (ROOT / "results" / INSTRUCTIONS_MACHINE).glob("*.json") if path.name != "machine.json"]
+    assert files, f"no results for {INSTRUCTIONS_MACHINE} in results/"
+    for path in files:
+        result = json.loads(path.read_text())
+        described = {key: result["params"].get(key) for key in INSTRUCTIONS_MACHINE_INFO}
+        assert described == INSTRUCTIONS_MACHINE_INFO, path.name
+        assert all(name.startswith("bench_instructions.") for name in result["results"]), path.name
