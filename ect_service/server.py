@@ -34,6 +34,7 @@ READY_LINE_PREFIX = "ect-service serving on "
 # is left behind and the process exits regardless (exit code UNCLEAN_EXIT).
 DATABASE_CLOSE_TIMEOUT = 3.0
 UNCLEAN_EXIT = 3
+UNREQUESTED_CALL_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,13 @@ async def serve(options: ServeOptions, announce: Callable[[str], None] = print_r
 
     # No SO_REUSEPORT (but for workers, which checked the port first): a second server on a taken
     # port must fail, not silently share the port.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", int(options.reuse_port))])
+    server = grpc.aio.server(options=[
+        ("grpc.so_reuseport", int(options.reuse_port)),
+        # A call waits in grpc's queue until the event loop takes it; grpc cancels one that waited
+        # 30 s (its default), silently. A burst of a thousand new streams on a busy loop can wait
+        # that long: let it wait up to a call's usual deadline instead.
+        ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_SECONDS),
+    ])
     servicer = WorkflowServicer(db, streams, on_unavailable=database_health.suspect)
     workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
