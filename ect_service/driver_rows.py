@@ -1,4 +1,4 @@
-"""Run a SQLAlchemy statement on a pooled connection and return the driver's own rows.
+"""Run a SQLAlchemy statement on a pooled connection and read the driver's own rows from its cursor.
 
 SQLAlchemy builds a Row object for every row it returns: about 3,000 instructions a row on SQLite,
 as much as the columnar stream spends on everything else, whose rows go straight into repeated
@@ -11,7 +11,8 @@ SQLAlchemy does itself, so callers handle both paths alike.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -26,8 +27,12 @@ def _compiled(statement: Select, dialect):
     return statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
 
 
-def driver_rows(engine: Engine, statement: Select, params: dict) -> Sequence[Sequence]:
-    """Every row of `statement` (keep the object: compiled once per statement and dialect)."""
+@contextmanager
+def driver_cursor(engine: Engine, statement: Select, params: dict) -> Iterator:
+    """The DBAPI cursor with `statement` executed on a pooled connection (keep the statement
+    object: it is compiled once per statement and dialect), for reading its rows in the block, with
+    fetchmany if only a part of them should be alive at once. The cursor is closed and the
+    connection returned after the block; driver errors in it become DBAPIError."""
     compiled = _compiled(statement, engine.dialect)
     values = compiled.construct_params(params)
     args = tuple(values[name] for name in compiled.positiontup) if compiled.positional else values
@@ -41,7 +46,7 @@ def driver_rows(engine: Engine, statement: Select, params: dict) -> Sequence[Seq
         cursor = connection.cursor()
         try:
             cursor.execute(compiled.string, args)
-            return cursor.fetchall()
+            yield cursor
         finally:
             cursor.close()
     except dbapi_error as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 
 from sqlalchemy import Engine, Row, Select, bindparam, select, true
 
-from ect_service.driver_rows import driver_rows
+from ect_service.driver_rows import driver_cursor
 from ect_service.schema import users, workflows
 from ect_service.sql_time import unix_micros
 
@@ -63,13 +64,15 @@ _NEXT_COLUMNS = (
 
 @functools.lru_cache(maxsize=64)
 def _next_columns(limit: int) -> Select:
-    return _NEXT_COLUMNS.limit(limit)  # one object per page size: driver_rows compiles it once
+    return _NEXT_COLUMNS.limit(limit)  # one object per page size: driver_cursor compiles it once
 
 
-def online_user_rows(engine: Engine, after_id: str | None, limit: int) -> Sequence[Sequence]:
-    """online_user_page's users as the driver's rows (id, name, last_active_unix_micros): no
-    SQLAlchemy Row or datetime per row. Ids are never empty, so '' reads from the first."""
-    return driver_rows(engine, _next_columns(limit), {"after": after_id or ""})
+def online_user_rows(engine: Engine, after_id: str | None, limit: int) -> AbstractContextManager:
+    """online_user_page's users as a context manager over the driver's cursor, whose rows are
+    (id, name, last_active_unix_micros): no SQLAlchemy Row or datetime per row, and the caller
+    fetches as many at a time as it wants alive at once. One short read: the connection goes back
+    to the pool when the block ends. Ids are never empty, so '' reads from the first."""
+    return driver_cursor(engine, _next_columns(limit), {"after": after_id or ""})
 
 
 def ping(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -31,13 +32,16 @@ FIRST_MESSAGE_ITEMS = 4  # StreamUsersOnline's first batch
 # Measured on 5,000 items: 1,000 per message gave 785 KB and 245K items/s; 250 gave 204 KB and
 # 433-468K items/s (the in-place build counts for most of that); 100 gave 95 KB but 325K items/s.
 ITEMS_PER_BATCH = 250
-# With columns, batches grow 8-fold from FIRST_MESSAGE_ITEMS to 1,000 (4, 32, 256, 1,000, ...): 8
-# messages for 5,000 items, where doubling to 250 took 25. Each message costs the server about
-# 250,000 instructions whatever its size (the send, a page's read): with columns, that was a
-# twentieth of the total. A page of 1,000 rows is about 250 KB of Python objects while it is copied
-# into the message (2,000: twice that, past the 500 KB memory target).
-COLUMNS_PER_BATCH = 1_000
+# With columns, pages grow 8-fold from FIRST_MESSAGE_ITEMS to COLUMNS_PAGE_ROWS (4, 32, 256, 1,000,
+# ...), each sent in messages of up to COLUMNS_PER_MESSAGE items. A page costs the server a thread
+# hop and a query, a message grpc's send: each a fixed cost whatever the size, so both are large.
+# A message's size sets the memory (the serialized bytes in the server and about twice them in the
+# client, which decodes it whole); rows are fetched ROWS_PER_FETCH at a time, so a page's size
+# does not add to it.
+COLUMNS_PAGE_ROWS = 1_000
+COLUMNS_PER_MESSAGE = 500
 COLUMNS_GROWTH = 8
+ROWS_PER_FETCH = 64
 # GetUsersOnlineStream's pages double from a small first one (its first item leaves early) to
 # PAGE_ROWS: one short read per page.
 FIRST_PAGE_ROWS = 64
@@ -92,18 +96,40 @@ def user_batch_page(
     return user_batch(rows), (rows[-1][0] if rows else None), len(rows)
 
 
-def user_columns_page(
-    engine: Engine, after_id: str | None, size: int
-) -> tuple[workflow_pb2.UserOnlineBatch | None, str | None, int]:
-    """StreamUsersOnline's next message as columns (the request's `columns`): the driver's rows go
-    into the repeated fields whole, with no message, Row or datetime per item. The server spends
-    about half the instructions per item of user_batch_page."""
-    rows = queries.online_user_rows(engine, after_id, size)
-    if not rows:
-        return None, None, 0
-    user_ids, user_names, last_active = zip(*rows)
-    columns = {"user_ids": user_ids, "user_names": user_names, "last_active_unix_micros": last_active}
-    return workflow_pb2.UserOnlineBatch(columns=columns), user_ids[-1], len(user_ids)
+def user_columns_pages(
+    engine: Engine, after_id: str | None, size: int, per_message: int
+) -> tuple[list[workflow_pb2.UserOnlineBatch], str | None, int]:
+    """StreamUsersOnline's next page as columns (the request's `columns`), in messages of up to
+    `per_message` items: (messages, last id, items). The driver's rows go into the repeated fields
+    whole, ROWS_PER_FETCH at a time: no message, Row or datetime per item, and only those rows alive
+    at once as Python objects (the fields live in protobuf's own memory)."""
+    messages = []
+    count = 0
+    with queries.online_user_rows(engine, after_id, size) as cursor:
+        while True:
+            batch = workflow_pb2.UserOnlineBatch()
+            columns = batch.columns
+            items = 0
+            while items < per_message and (rows := cursor.fetchmany(min(ROWS_PER_FETCH, per_message - items))):
+                user_ids, user_names, last_active = zip(*rows)
+                columns.user_ids.extend(user_ids)
+                columns.user_names.extend(user_names)
+                columns.last_active_unix_micros.extend(last_active)
+                items += len(user_ids)
+            if items:
+                messages.append(batch)
+                count += items
+            if items < per_message:
+                break
+    return messages, (messages[-1].columns.user_ids[-1] if messages else None), count
+
+
+def _one_message(read_page):
+    """read_page's (message, last id, items) as ([message], last id, items)."""
+    def read(engine: Engine, after_id: str | None, size: int):
+        message, last_id, count = read_page(engine, after_id, size)
+        return [message], last_id, count
+    return read
 
 
 class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
@@ -196,21 +222,22 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
                 f"max_items_per_batch is {request.max_items_per_batch}; at most {MAX_ITEMS_PER_BATCH} allowed",
             )
         if request.columns:
-            read_page = user_columns_page
-            sizes = queries.growing(FIRST_MESSAGE_ITEMS, request.max_items_per_batch or COLUMNS_PER_BATCH,
-                                    COLUMNS_GROWTH)
+            per_message = request.max_items_per_batch or COLUMNS_PER_MESSAGE
+            read_page = functools.partial(user_columns_pages, per_message=per_message)
+            sizes = queries.growing(FIRST_MESSAGE_ITEMS, max(per_message, COLUMNS_PAGE_ROWS), COLUMNS_GROWTH)
         else:
-            read_page = user_batch_page
+            read_page = _one_message(user_batch_page)
             sizes = queries.growing(FIRST_MESSAGE_ITEMS, request.max_items_per_batch or ITEMS_PER_BATCH)
         clock = asyncio.get_running_loop().time
         async with self._open_stream(context) as stream, _database_errors(context, self._on_unavailable):
-            # Batches grow from FIRST_MESSAGE_ITEMS: the first item leaves after a few rows, and
+            # Pages grow from FIRST_MESSAGE_ITEMS: the first item leaves after a few rows, and
             # a stream abandoned early leaves little work in flight.
-            async for batch in self._pages(read_page, sizes):
-                stream.waiting_since = clock()
-                await context.write(batch)
-                stream.waiting_since = None
-                del batch  # sent: not held while the next one is built
+            async for messages in self._pages(read_page, sizes):
+                for batch in messages:
+                    stream.waiting_since = clock()
+                    await context.write(batch)
+                    stream.waiting_since = None
+                del messages, batch  # sent: not held while the next page is read
 
 
 @asynccontextmanager

@@ -73,8 +73,9 @@ def test_columns_carry_the_same_users_in_the_same_order(backend_server):
 @pytest.mark.parametrize(("request_", "expected"), [
     # 4 + 8 + ... + 128 = 252 items, then 18 x 250 and the remaining 248 of 5,000.
     (BATCH_REQUEST, [4, 8, 16, 32, 64, 128, *[250] * 18, 248]),
-    # Columns grow eight-fold: 4 + 32 + 256 = 292, then 4 x 1,000 and the remaining 708.
-    (COLUMNS_REQUEST, [4, 32, 256, 1_000, 1_000, 1_000, 1_000, 708]),
+    # Columns: pages grow eight-fold, 4 + 32 + 256 = 292, then 4 x 1,000 and the remaining 708, in
+    # messages of at most 500.
+    (COLUMNS_REQUEST, [4, 32, 256, *[500] * 9, 208]),
 ], ids=["items", "columns"])
 def test_batched_stream_batches_grow_from_a_small_first_one(server, request_, expected):
     sizes = [batch_size(batch) for batch in server.stub().StreamUsersOnline(request_, timeout=60)]
