@@ -18,5 +18,3 @@ INSTRUCTIONS_MACHINE_INFO = {
     "os": "Linux",
     "ram": "any",
 }
-INSTRUCTIONS_BENCH = "^bench_instructions"  # asv --bench for the instruction counts
-WALL_CLOCK_BENCH = "^(?!bench_instructions)"  # asv --bench for everything else
