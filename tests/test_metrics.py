@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import common
-from benchmarks.bench_concurrency import _run_level
+from benchmarks.bench_concurrency import ConcurrentStreams, _level, _run_level
 from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStreamMemory
 from benchmarks.bench_workers import run_rounds
 from benchmarks.harness import ServerProcess
@@ -116,16 +116,31 @@ ONE_STREAM_AT_A_TIME = (
 )
 
 
+@pytest.mark.parametrize("full", [True, False])
 @pytest.mark.parametrize("one_at_a_time", [True, False])
 def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url, tmp_path, monkeypatch,
-                                                                      one_at_a_time):
-    """A server that serves streams one after another completes them all, and fails the measure."""
+                                                                      one_at_a_time, full):
+    """A server that serves streams one after another completes them all, and fails the measure. A
+    level that is not run in full (100, 1,000 streams) stops once that is answered."""
     monkeypatch.chdir(service_copy(tmp_path, "servicer.py", *ONE_STREAM_AT_A_TIME) if one_at_a_time
                       else empty_dir(tmp_path))
     with ServerProcess(sqlite_url) as server:
-        level = asyncio.run(_run_level(server.target, 5, full=True))
-    assert len(level["time_to_all_ms"]) == 5  # every stream completed either way
+        level = asyncio.run(_run_level(server.target, 5, full=full))
+    assert level["failed"] is None
+    assert len(level["time_to_all_ms"]) == (5 if full else 0)  # in full, every stream completed either way
     assert (level["concurrent"] == 5) is not one_at_a_time, level["concurrent"]
+    if not full:  # stopped at the answer: all five started, or the first finished before the others
+        assert len(level["first_item_ms"]) == (0 if one_at_a_time else 5)
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_level_whose_streams_fail_fails_its_benchmarks_only(small_sqlite_url, full):
+    """Streams short of items (10 of 5,000) fail their level's benchmarks with the reason."""
+    with ServerProcess(small_sqlite_url) as server:
+        failing = asyncio.run(_run_level(server.target, 5, full=full))
+    with pytest.raises(RuntimeError, match=r"5 concurrent streams: \d of 5 streams failed: .*delivered 10 items"):
+        _level({5: failing}, 5)
+    assert ConcurrentStreams().track_concurrent_streams({1: {**failing, "failed": None}}, 1) == failing["concurrent"]
 
 
 @pytest.mark.parametrize("drain", [common.drain, common.drain_recommended])
