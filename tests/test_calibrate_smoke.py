@@ -12,11 +12,11 @@ asv environments (.asv/env): run no other asv meanwhile.
 """
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bounded import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,11 +25,11 @@ pytestmark = pytest.mark.slow
 
 def test_one_aa_run_passes_and_one_injected_run_is_caught(tmp_path):
     report_path = tmp_path / "calibration.json"
-    result = subprocess.run(
+    result = run_bounded(
         [sys.executable, "-m", "ect_perf", "calibrate", "HEAD", "--runs", "1", "--scenarios", "aa,instructions",
          "--aa-bench", "StreamInstructions", "--instructions-bench", "StreamInstructions",
          "--json", str(report_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=3_600,
+        cwd=ROOT, timeout=3_600,
     )
     assert report_path.is_file(), result.stdout + result.stderr[-3000:]
     report = json.loads(report_path.read_text())

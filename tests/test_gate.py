@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bounded import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMING = "StreamThroughput"
@@ -21,7 +22,7 @@ GIT_USER = ["-c", "user.name=gate test", "-c", "user.email=gate-test@example.inv
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=1_800)
+    return run_bounded(args, cwd=cwd, timeout=1_800)
 
 
 @pytest.fixture(scope="module")
