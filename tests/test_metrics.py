@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import common
-from benchmarks.bench_concurrency import ConcurrentStreams, _level, _run_level
+from benchmarks.bench_concurrency import ConcurrentStreams, _Levels, _run_level
 from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStreamMemory
 from benchmarks.bench_workers import run_rounds
 from benchmarks.harness import ServerProcess
@@ -138,9 +138,10 @@ def test_a_level_whose_streams_fail_fails_its_benchmarks_only(small_sqlite_url, 
     """Streams short of items (10 of 5,000) fail their level's benchmarks with the reason."""
     with ServerProcess(small_sqlite_url) as server:
         failing = asyncio.run(_run_level(server.target, 5, full=full))
+    levels = _Levels({5: failing, 1: {**failing, "failed": None}})
     with pytest.raises(RuntimeError, match=r"5 concurrent streams: \d of 5 streams failed: .*delivered 10 items"):
-        _level({5: failing}, 5)
-    assert ConcurrentStreams().track_concurrent_streams({1: {**failing, "failed": None}}, 1) == failing["concurrent"]
+        ConcurrentStreams().track_concurrent_streams(levels, 5)
+    assert ConcurrentStreams().track_concurrent_streams(levels, 1) == failing["concurrent"]
 
 
 @pytest.mark.parametrize("drain", [common.drain, common.drain_recommended])
