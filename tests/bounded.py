@@ -27,11 +27,15 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def start_in_group(args: Sequence[str], **kwargs) -> subprocess.Popen:
+    """Popen(args, text=True, ...) as the leader of a process group of its own (its pid is the group's)."""
+    return subprocess.Popen(args, start_new_session=True, text=True, **kwargs)
+
+
 def run_bounded(args: Sequence[str], *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """subprocess.run(args, capture_output=True, text=True, timeout=timeout), in a process group of
     its own that is killed whole on a timeout or an interruption."""
-    with subprocess.Popen(args, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kwargs) as process:
+    with start_in_group(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs) as process:
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

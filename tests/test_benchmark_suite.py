@@ -16,7 +16,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from bounded import group_alive, kill_group, run_bounded
+from asv import util as asv_util
+from bounded import group_alive, kill_group, run_bounded, start_in_group
 
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
@@ -69,9 +70,7 @@ def private_config(tmp_path_factory) -> Path:
     """asv.conf.json as committed, but writing its results and site (and, run from its directory,
     the benchmarks' SQLite files) under a temporary directory."""
     where = tmp_path_factory.mktemp("asv")
-    text = "\n".join(line for line in (ROOT / "asv.conf.json").read_text().splitlines()
-                     if not line.lstrip().startswith("//"))
-    config = {**json.loads(text), "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
+    config = {**asv_util.load_json(ROOT / "asv.conf.json", js_comments=True), "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
               "env_dir": str(ROOT / ".asv" / "env"), "results_dir": str(where / "results"),
               "html_dir": str(where / "html")}
     (where / "asv.conf.json").write_text(json.dumps(config, indent=4))
@@ -150,8 +149,8 @@ ONE_BENCHMARK = ["--python=same", "--machine", "python-svc", "--show-stderr",
 
 
 def start_asv(args: list[str], config: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([*ASV, *args, "--config", str(config)], cwd=config.parent, env=env,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_in_group([*ASV, *args, "--config", str(config)], cwd=config.parent, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def first_server(asv_pid: int, timeout: float = 180) -> psutil.Process:
