@@ -66,12 +66,22 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tu
         client = [*(counted if side == "client" else ()), sys.executable, str(CLIENT), server.target, call, str(calls)]
         if cores := split_cores():  # as in every benchmark: server and client on cores of their own
             pin(server.pid, cores[0])
-        done = subprocess.run(client, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, **FIXED_HASHING},
-                              preexec_fn=(lambda: os.sched_setaffinity(0, cores[1])) if cores else None)
+        # Pinned from here, not with preexec_fn: a fork of this multi-threaded process (the server's
+        # output readers) can deadlock in preexec_fn, and once did. The client is one thread until
+        # it imports grpc, long after this.
+        done = subprocess.Popen(client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **FIXED_HASHING})
+        try:
+            if cores:
+                pin(done.pid, cores[1])
+            stdout, stderr = done.communicate(timeout=600)
+        finally:
+            if done.poll() is None:
+                done.kill()
+                done.communicate()
         if done.returncode != 0:
-            raise RuntimeError(f"the counted client failed: {done.stderr.strip().splitlines()[-1:]}")
-        items = json.loads(done.stdout.strip().splitlines()[-1])["items"]
+            raise RuntimeError(f"the counted client failed: {stderr.strip().splitlines()[-1:]}")
+        items = json.loads(stdout.strip().splitlines()[-1])["items"]
     finally:
         code = server.stop(timeout=120)
     if code != 0:

@@ -9,6 +9,7 @@ benchmarks/verdicts.json. This builds the revisions with asv, so it takes a few 
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from bounded import run_bounded
 
 ROOT = Path(__file__).resolve().parent.parent
-STREAMING = "StreamThroughput"
+STREAMING = r"bench_throughput\.StreamThroughput\."  # the one-per-message stream, which the regression slows
 GIT_USER = ["-c", "user.name=gate test", "-c", "user.email=gate-test@example.invalid"]
 
 
@@ -58,7 +59,8 @@ def test_gate_catches_a_real_streaming_regression(clone):
         "bench_throughput.StreamThroughput.track_microseconds_per_item",
     }
     # Wall-clock numbers on a shared 2-core machine: at least two of the three must show it, and
-    # none may read as an improvement.
+    # none may read as an improvement. (Only these three are run: how often an unchanged benchmark
+    # reads as changed is the calibration's question, not this test's.)
     assert len(streaming & regressed) >= 2 and "improved" not in verdicts.values(), verdicts
     assert "🔴 regressed" in summary and "track_items_per_second" in summary
     rows = {row["benchmark"]: row for row in report["benchmarks"]}
@@ -73,7 +75,7 @@ def test_gate_passes_a_commit_against_itself(clone):
     assert code == 0, summary
     assert {row["verdict"] for row in report["benchmarks"]} == {"unchanged"}
     policy = json.loads((clone / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
-    assert {row["benchmark"] for row in report["benchmarks"]} == {name for name in policy if STREAMING in name}
+    assert {row["benchmark"] for row in report["benchmarks"]} == {name for name in policy if re.search(STREAMING, name)}
 
 
 def test_gate_with_nothing_selected_has_its_own_exit_code(clone):

@@ -22,6 +22,7 @@ from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStre
 from benchmarks.bench_workers import run_rounds
 from benchmarks.harness import ServerProcess
 from benchmarks.recommended import batch_items
+from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,13 +134,17 @@ def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url
         assert len(level["first_item_ms"]) == (0 if one_at_a_time else 5)
 
 
-@pytest.mark.parametrize("full", [True, False])
-def test_a_level_whose_streams_fail_fails_its_benchmarks_only(small_sqlite_url, full):
-    """Streams short of items (10 of 5,000) fail their level's benchmarks with the reason."""
-    with ServerProcess(small_sqlite_url) as server:
+@pytest.mark.parametrize("full, online", [(True, 10), (True, 0), (False, 0)])
+def test_a_level_whose_streams_fail_fails_its_benchmarks_only(tmp_path, full, online):
+    """Streams short of items (10 or none of 5,000) fail their level's benchmarks with the reason.
+    A level that stops at its answer (100, 1,000 streams) sees the streams that end before all
+    have started: with none online every stream does; with 10 online all five may have started
+    first, and the level rightly stops without waiting for their ends."""
+    url = seed_url(f"sqlite:///{tmp_path / 'online.db'}", users=2 * online, workflows=3)
+    with ServerProcess(url) as server:
         failing = asyncio.run(_run_level(server.target, 5, full=full))
     levels = _Levels({5: failing, 1: {**failing, "failed": None}})
-    with pytest.raises(RuntimeError, match=r"5 concurrent streams: \d of 5 streams failed: .*delivered 10 items"):
+    with pytest.raises(RuntimeError, match=rf"5 concurrent streams: \d of 5 streams failed: .*delivered {online} items"):
         ConcurrentStreams().track_concurrent_streams(levels, 5)
     assert ConcurrentStreams().track_concurrent_streams(levels, 1) == failing["concurrent"]
 
