@@ -44,12 +44,60 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# asv.databases.conf.json's matrix sets DATABASE per environment (asv records it with each result,
+# so every database draws series of its own); the URL is ECT_BENCH_<NAME>_URL, else the local
+# server of this machine kind (a password, if any, from ECT_DB_PASSWORD as everywhere).
+DATABASE = "ECT_BENCH_DATABASE"
+SERVERS = {
+    "postgresql": "postgresql+psycopg://root@127.0.0.1:5432/test",
+    "mariadb": "mysql+pyodbc://root@127.0.0.1:3306/test?driver=MariaDB+Unicode",
+}
+
+
+LARGE_SET = "ECT_BENCH_LARGE_DB_URL"  # the url_variable of the memory benchmarks' large set
+
+
+def database_url(url_variable: str, sqlite_file: str) -> str:
+    """The database the benchmarks read: the environment's DATABASE server; else $url_variable if
+    set; else a SQLite file in asv's cache directory."""
+    if name := os.environ.get(DATABASE):
+        if name not in SERVERS:
+            raise ValueError(f"{DATABASE}={name!r}: expected one of {', '.join(SERVERS)}")
+        url = os.environ.get(f"ECT_BENCH_{name.upper()}_URL") or SERVERS[name]
+        # The large set lives in a database of its own (created here), as it has a SQLite file of
+        # its own: asv interleaves the benchmark classes' rounds, and a shared database reseeded
+        # from 10,000 to 40,000 users and back would change under a class between its rounds.
+        return _server_database(url, "_large") if url_variable == LARGE_SET else url
+    return os.environ.get(url_variable) or f"sqlite:///{os.path.abspath(sqlite_file)}"
+
+
+def _server_database(url: str, suffix: str) -> str:
+    """`url` with its database name + `suffix`, created on its server when missing."""
+    from sqlalchemy import make_url, text
+
+    from ect_service.database import create_db_engine, resolve_url
+
+    base = make_url(url)
+    name = f"{base.database}{suffix}"
+    engine = create_db_engine(resolve_url(url), pool_size=1)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name")
+                                 if base.get_backend_name() == "postgresql" else
+                                 text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"),
+                                 {"name": name})
+            if not exists:  # a name cannot be a bound parameter: this one is ours, and quoted
+                conn.execute(text(f"CREATE DATABASE {conn.dialect.identifier_preparer.quote(name)}"))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def seeded_database(url_variable: str, sqlite_file: str, users: int) -> str | None:
-    """$url_variable if set, else a SQLite file in asv's cache directory; seeded to `users`."""
+    """database_url(...), seeded to `users`."""
     if MISSING:
         return None
-    url = os.environ.get(url_variable) or f"sqlite:///{os.path.abspath(sqlite_file)}"
-    return seed_url(url, users=users)
+    return seed_url(database_url(url_variable, sqlite_file), users=users)
 
 
 def samples(values) -> dict:

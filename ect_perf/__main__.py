@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     targets.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
     targets.add_argument("--targets", help="targets file (default: targets.json in the benchmark directory)")
+    targets.add_argument("--database", help="the results of this database server (an ECT_BENCH_DATABASE of "
+                                            "asv.databases.conf.json, e.g. postgresql); default: SQLite's")
 
     gate = commands.add_parser("gate", help="compare two revisions with asv continuous; non-zero when worse")
     gate.add_argument("base", help="the revision to compare against, e.g. origin/main")
@@ -174,7 +176,7 @@ def _targets(args) -> int:
     try:
         config = load_config(args.config)
         targets = load_targets(Path(args.targets) if args.targets else default_targets_path(config, args.config))
-        result = latest_result(config, args.machine, args.commit)
+        result = latest_result(config, args.machine, args.commit, args.database)
     except (NoResults, TargetsError) as exc:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2

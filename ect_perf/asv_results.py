@@ -20,16 +20,24 @@ def load_config(path: str | Path = "asv.conf.json") -> Config:
     return Config.load(str(path))
 
 
-def latest_result(config: Config, machine: str, commit: str | None = None):
-    """The result file of `commit` (a hash prefix), else of the newest commit measured on `machine`."""
+# asv.databases.conf.json's environment variable naming a result's database server; SQLite's
+# results (asv.conf.json) have none.
+DATABASE_VARIABLE = "ECT_BENCH_DATABASE"
+
+
+def latest_result(config: Config, machine: str, commit: str | None = None, database: str | None = None):
+    """The result file of `commit` (a hash prefix), else of the newest commit measured on `machine`,
+    on `database` (a server named in asv.databases.conf.json; None: SQLite)."""
     machine_dir = Path(config.results_dir) / machine
     if not (machine_dir / "machine.json").is_file():
         raise NoResults(f"no asv results for machine {machine!r} in {config.results_dir}/")
-    results = list(iter_results_for_machine(config.results_dir, machine))
+    results = [r for r in iter_results_for_machine(config.results_dir, machine)
+               if r.env_vars.get(DATABASE_VARIABLE) == database]
     if commit:
         results = [r for r in results if r.commit_hash.startswith(commit)]
     if not results:
-        raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else ""))
+        raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else "")
+                        + (f" on {database}" if database else ""))
     return max(results, key=lambda r: r.date or 0)  # date: the commit's author time
 
 

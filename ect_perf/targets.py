@@ -14,7 +14,7 @@ import operator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ect_perf.asv_results import values
+from ect_perf.asv_results import DATABASE_VARIABLE, values
 
 TARGETS_FILE = "targets.json"  # in the suite's benchmark directory
 COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -114,10 +114,13 @@ def _number(value: float | None) -> str:
 
 def render(rows: list[Row], result, fmt: str) -> str:
     commit = result.commit_hash[:8]
+    database = result.env_vars.get(DATABASE_VARIABLE)
+    on = f" on {database}" if database else ""  # asv.databases.conf.json's results
     if fmt == "json":
         return json.dumps(
             {
                 "commit": result.commit_hash,
+                "database": database or "sqlite",
                 "all_pass": all_pass(rows),
                 "targets": [
                     {"name": r.target.name, "benchmark": r.target.benchmark, "target": r.target.goal,
@@ -131,13 +134,13 @@ def render(rows: list[Row], result, fmt: str) -> str:
     table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}", r.status) for r in rows]
     header = ("Metric", "Target", "Current", "Status")
     if fmt == "markdown":
-        lines = [f"Performance targets at commit `{commit}`", "", "| " + " | ".join(header) + " |",
+        lines = [f"Performance targets at commit `{commit}`{on}", "", "| " + " | ".join(header) + " |",
                  "|---|---|---|---|"]
         marks = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "info": "reference"}
         lines += [f"| {a} | {b} | {c} | {marks[d]} |" for a, b, c, d in table]
         return "\n".join(lines)
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(4)]
-    lines = [f"Performance targets at commit {commit}"]
+    lines = [f"Performance targets at commit {commit}{on}"]
     lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]]
     return "\n".join(lines)
 

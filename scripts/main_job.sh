@@ -4,7 +4,7 @@
 # project's machine name (one series per host), publish the site and report the performance targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL  # results of other databases need another machine name
+unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL ECT_BENCH_DATABASE  # other databases: asv.databases.conf.json (README)
 
 .venv/bin/python -m ect_perf machine
 .venv/bin/asv run --machine valgrind --bench '^bench_instructions' --show-stderr HEAD^!

@@ -2,7 +2,8 @@
 
 PostgreSQL and MariaDB are used when their URLs are set (ECT_TEST_POSTGRESQL_URL,
 ECT_TEST_MARIADB_URL); .ci/run sets both. Without them those cases are skipped, saying why, unless
-ECT_REQUIRE_BACKENDS=1 (as in CI), where a missing URL is a failure.
+ECT_REQUIRE_BACKENDS=1 (as in CI), where a missing URL is a failure. SQL Server likewise with
+ECT_TEST_MSSQL_URL and ECT_REQUIRE_MSSQL (only its GitHub workflow has one).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from ect_service.seeding import seed_url
 SEEDED_USERS = 10_000
 ONLINE_USERS = SEEDED_USERS // 2
 
-BACKEND_ENV = {"postgresql": "ECT_TEST_POSTGRESQL_URL", "mariadb": "ECT_TEST_MARIADB_URL"}
+BACKEND_ENV = {"postgresql": "ECT_TEST_POSTGRESQL_URL", "mariadb": "ECT_TEST_MARIADB_URL",
+               "mssql": "ECT_TEST_MSSQL_URL"}
+# SQL Server runs only in .github/workflows/sqlserver.yml (scripts/sqlserver_tests.sh), which sets
+# its own requirement; this machine kind has no SQL Server.
+REQUIRED_BY = {"postgresql": "ECT_REQUIRE_BACKENDS", "mariadb": "ECT_REQUIRE_BACKENDS", "mssql": "ECT_REQUIRE_MSSQL"}
 
 
 def backend_url_or_skip(backend: str) -> str:
@@ -26,7 +31,7 @@ def backend_url_or_skip(backend: str) -> str:
     url = os.environ.get(variable)
     if not url:
         reason = f"{backend} not configured: set {variable} to a SQLAlchemy URL"
-        if os.environ.get("ECT_REQUIRE_BACKENDS") == "1":
+        if os.environ.get(REQUIRED_BY[backend]) == "1":
             pytest.fail(reason)
         pytest.skip(reason)
     return url
@@ -38,7 +43,7 @@ def sqlite_url(tmp_path_factory) -> str:
     return seed_url(f"sqlite:///{path}")
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql", "mariadb", "mssql"])
 def backend_url(request) -> str:
     """A database seeded with 10,000 users, for each backend whose URL is available."""
     if request.param == "sqlite":

@@ -18,6 +18,7 @@ import psutil
 import pytest
 from asv import util as asv_util
 from bounded import group_alive, kill_group, run_bounded, start_in_group
+from conftest import backend_url_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
@@ -65,16 +66,19 @@ def asv_env(tmp_path_factory):
     return env
 
 
-@pytest.fixture(scope="module")
-def private_config(tmp_path_factory) -> Path:
-    """asv.conf.json as committed, but writing its results and site (and, run from its directory,
-    the benchmarks' SQLite files) under a temporary directory."""
-    where = tmp_path_factory.mktemp("asv")
-    config = {**asv_util.load_json(ROOT / "asv.conf.json", js_comments=True), "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
+def private_copy(committed: str, where: Path) -> Path:
+    """A committed asv config, but writing its results and site (and, run from its directory, the
+    benchmarks' SQLite files) under `where`."""
+    config = {**asv_util.load_json(ROOT / committed, js_comments=True), "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
               "env_dir": str(ROOT / ".asv" / "env"), "results_dir": str(where / "results"),
               "html_dir": str(where / "html")}
-    (where / "asv.conf.json").write_text(json.dumps(config, indent=4))
-    return where / "asv.conf.json"
+    (where / committed).write_text(json.dumps(config, indent=4))
+    return where / committed
+
+
+@pytest.fixture(scope="module")
+def private_config(tmp_path_factory) -> Path:
+    return private_copy("asv.conf.json", tmp_path_factory.mktemp("asv"))
 
 
 def asv(*args: str, config: Path, env: dict, timeout: float) -> subprocess.CompletedProcess:
@@ -95,6 +99,28 @@ def test_quick_run_of_every_benchmark_succeeds(asv_env, private_config):
     for name in SPEC_BENCHMARKS:
         assert name.split(".", 1)[1] in output or name.split(".")[-1] in output, f"{name} did not run"
     assert "failed" not in output.lower() and "skipped" not in output.lower(), output[-5000:]
+
+
+def test_the_databases_config_records_each_server_as_its_own_series(asv_env, tmp_path):
+    """asv.databases.conf.json: one environment per server (built from HEAD, not --python=same, which
+    ignores asv's matrix), each result recorded with its ECT_BENCH_DATABASE; the targets command
+    reads one server's results by that name."""
+    env = {**asv_env, "ECT_BENCH_POSTGRESQL_URL": backend_url_or_skip("postgresql"),
+           "ECT_BENCH_MARIADB_URL": backend_url_or_skip("mariadb")}
+    config = private_copy("asv.databases.conf.json", tmp_path)
+    result = asv("run", "--machine", "python-svc", "--show-stderr", "--bench", r"UnaryBaseline\.time_get_workflow$",
+                 "HEAD^!", config=config, env=env, timeout=1_200)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    from asv.results import iter_results_for_machine
+
+    recorded = {r.env_vars.get("ECT_BENCH_DATABASE"): r for r in iter_results_for_machine(tmp_path / "results", "python-svc")}
+    assert set(recorded) == {"postgresql", "mariadb"}, recorded
+    for database, one in recorded.items():
+        key = "bench_throughput.UnaryBaseline.time_get_workflow"
+        assert one.get_result_value(key, [])[0] > 0, (database, one.errcode)
+    targets = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--database", "mariadb"],
+                          cwd=ROOT, env=env, timeout=120)
+    assert targets.stdout.startswith(f"Performance targets at commit {recorded['mariadb'].commit_hash[:8]} on mariadb"), targets
 
 
 def test_every_benchmark_has_a_verdict_entry():

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import BACKEND_ENV, ONLINE_USERS, backend_url_or_skip
+from conftest import ONLINE_USERS, backend_url_or_skip
 from ect_service.seeding import seed_url
 from ect_service.database import resolve_url
 from ect_service.server import DATABASE_CLOSE_TIMEOUT, UNCLEAN_EXIT
@@ -23,9 +23,10 @@ WORKFLOW = workflow_pb2.GetWorkflowRequest(id="test-workflow-1")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 GRACE = 1.0
+PROXIED_BACKENDS = ["mariadb", "postgresql"]  # the servers this machine kind has (SQL Server: not proxied)
 
 
-@pytest.fixture(params=sorted(BACKEND_ENV))
+@pytest.fixture(params=PROXIED_BACKENDS)
 def proxied(request):
     """(server, proxy): a server whose every database connection passes through a cuttable proxy."""
     url = seed_url(backend_url_or_skip(request.param))  # the same rows the other backend tests use
@@ -92,7 +93,7 @@ def test_health_follows_the_database(proxied):
     assert server.stub().GetWorkflow(WORKFLOW, timeout=10).id == "test-workflow-1"
 
 
-@pytest.mark.parametrize("backend", sorted(BACKEND_ENV))
+@pytest.mark.parametrize("backend", PROXIED_BACKENDS)
 def test_a_server_started_while_the_database_is_down_says_not_serving_until_it_is_back(backend):
     real = resolve_url(seed_url(backend_url_or_skip(backend)))
     default_port = {"postgresql": 5432}.get(real.get_backend_name(), 3306)

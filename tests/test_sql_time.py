@@ -3,8 +3,9 @@
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, create_engine, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, select
 
+from ect_service.database import create_db_engine, resolve_url
 from ect_service.sql_time import unix_micros
 
 EPOCH = datetime(1970, 1, 1)
@@ -19,7 +20,7 @@ VALUES = [
 
 
 def test_unix_micros_matches_the_datetime_read_back(backend_url):
-    engine = create_engine(backend_url)
+    engine = create_db_engine(resolve_url(backend_url))  # as the service makes it (a password from the environment)
     table = Table("ect_unix_micros_check", MetaData(), Column("id", Integer, primary_key=True, autoincrement=False),
                   Column("at", DateTime, nullable=False))
     try:
