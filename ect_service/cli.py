@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="streams open at once; more are refused with RESOURCE_EXHAUSTED (default: %(default)s)")
     serve.add_argument("--stream-idle-timeout", type=positive_seconds, default=60.0,
                        help="cancel a stream whose client has read nothing for this long (default: %(default)s s)")
+    serve.add_argument("--call-timeout", type=positive_seconds, default=30.0,
+                       help="the longest a database call may take (a unary call's read, a stream's page), "
+                            "waiting for a connection included; past it DEADLINE_EXCEEDED (default: %(default)s s)")
     serve.add_argument("--tls-cert", metavar="FILE",
                        help="serve TLS with this PEM certificate chain (needs --tls-key)")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
@@ -155,7 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = ServeOptions(
         url, host=args.host, port=args.port, pool_size=args.pool_size, grace=args.grace,
         stop_on_stdin_eof=args.stop_on_stdin_eof, max_streams=args.max_streams,
-        stream_idle_timeout=args.stream_idle_timeout, tls=tls,
+        stream_idle_timeout=args.stream_idle_timeout, call_timeout=args.call_timeout, tls=tls,
     )
     if args.workers > 1:
         from ect_service.workers import run_workers

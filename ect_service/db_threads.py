@@ -30,9 +30,14 @@ def reserved_for_unary(connections: int) -> int:
     return 0 if connections < 2 else max(1, connections // 4)
 
 
+class DatabaseTimeout(Exception):
+    """A database call did not finish within the server's per-call limit (`serve --call-timeout`)."""
+
+
 class DatabaseThreads:
-    def __init__(self, engine: Engine, connections: int) -> None:
+    def __init__(self, engine: Engine, connections: int, call_limit: float = 30.0) -> None:
         self.engine = engine
+        self.call_limit = call_limit
         self._executor = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="ect-db")
         self._slots = asyncio.Semaphore(connections)
         self._stream_slots = asyncio.Semaphore(connections - reserved_for_unary(connections))
@@ -40,9 +45,15 @@ class DatabaseThreads:
         self._idle = threading.Condition()
 
     async def call(self, query: Callable[..., T], *args) -> T:
-        """Run query(engine, *args) on a database thread (a unary call's read)."""
-        async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, query, args)
+        """Run query(engine, *args) on a database thread (a unary call's read). Waiting for a
+        connection and the answer together take at most call_limit seconds, else DatabaseTimeout:
+        a database that stops answering costs callers a bounded wait, whatever their deadline.
+        (The thread itself finishes when the driver returns; close() bounds that at shutdown.)"""
+        try:
+            async with asyncio.timeout(self.call_limit), self._slots:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, query, args)
+        except TimeoutError:
+            raise DatabaseTimeout(f"the database did not answer within {self.call_limit:g} s") from None
 
     async def page(self, query: Callable[..., T], *args) -> T:
         """Run query(engine, *args) on a database thread for a stream, within the streams' share."""

@@ -35,6 +35,7 @@ READY_LINE_PREFIX = "ect-service serving on "
 DATABASE_CLOSE_TIMEOUT = 3.0
 UNCLEAN_EXIT = 3
 UNREQUESTED_CALL_SECONDS = 120
+MAX_REQUEST_BYTES = 64 * 1024  # larger requests: RESOURCE_EXHAUSTED
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ServeOptions:
     stop_on_stdin_eof: bool = False
     max_streams: int = 2_000
     stream_idle_timeout: float = 60.0
+    call_timeout: float = 30.0  # a database call's limit: a unary call's read, a stream's page
     tls: tuple[bytes, bytes] | None = None  # (private key, certificate chain), PEM
     reuse_port: bool = False  # share the port with the other workers of `serve --workers` (workers.py)
 
@@ -62,7 +64,7 @@ def print_ready_line(bound: str) -> None:
 async def serve(options: ServeOptions, announce: Callable[[str], None] = print_ready_line) -> int:
     """Serve until told to stop; `announce` gets the bound address once the server is up."""
     engine = create_db_engine(options.db_url, options.pool_size)
-    db = DatabaseThreads(engine, options.pool_size)
+    db = DatabaseThreads(engine, options.pool_size, options.call_timeout)
     streams = StreamLimits(options.max_streams, options.stream_idle_timeout)
     health = health_aio.HealthServicer()
     # Serve even while the database is down: health says NOT_SERVING and requests get UNAVAILABLE
@@ -77,6 +79,9 @@ async def serve(options: ServeOptions, announce: Callable[[str], None] = print_r
         # 30 s (its default), silently. A burst of a thousand new streams on a busy loop can wait
         # that long: let it wait up to a call's usual deadline instead.
         ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_SECONDS),
+        # Requests are a few bytes (an id of at most 64 characters): refuse big ones before they
+        # are read into memory, not at grpc's default of 4 MB.
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ])
     servicer = WorkflowServicer(db, streams, on_unavailable=database_health.suspect)
     workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(servicer, server)

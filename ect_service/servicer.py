@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ect_service import queries
 from ect_service.database import failure_reason
-from ect_service.db_threads import DatabaseThreads
+from ect_service.db_threads import DatabaseThreads, DatabaseTimeout
 from ect_service.schema import WORKFLOW_ID_MAX_LENGTH
 from ect_service.stream_limits import StreamLimits
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
@@ -245,10 +245,15 @@ async def _database_errors(context: grpc.aio.ServicerContext, on_unavailable):
     """Database failures become a status with the driver's reason; the server keeps serving.
 
     A lost or refused connection is UNAVAILABLE (worth retrying: the pool reconnects once the
-    database is back); any other database error is INTERNAL.
+    database is back); a call past the server's limit (--call-timeout) is DEADLINE_EXCEEDED; any
+    other database error is INTERNAL.
     """
     try:
         yield
+    except DatabaseTimeout as exc:
+        log.warning("database call timed out: %s", exc)
+        on_unavailable()  # the health watch checks the database now
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
     except (DBAPIError, PoolTimeoutError) as exc:
         reason = failure_reason(exc)
         unreachable = isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)) or (

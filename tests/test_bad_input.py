@@ -2,7 +2,7 @@
 
 Property-based (hypothesis) over the gRPC surface, on every database: random, empty, long,
 non-ASCII and hostile workflow ids; undecodable request bytes; any max_items_per_batch; zero and
-tiny deadlines; a request over grpc's 4 MB limit.
+tiny deadlines; requests over the server's 64 KB limit (ect_service.server.MAX_REQUEST_BYTES) and over grpc's 4 MB.
 """
 
 import grpc
@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ONLINE_USERS
+from ect_service.server import MAX_REQUEST_BYTES
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 Code = grpc.StatusCode
@@ -88,10 +89,14 @@ def test_tiny_deadlines_on_the_per_item_stream(channel, timeout):
     assert code in {Code.OK, Code.DEADLINE_EXCEEDED}
 
 
-def test_a_request_over_the_size_limit_is_refused(channel):
+@pytest.mark.parametrize("size", [MAX_REQUEST_BYTES + 1, 5 * 2**20])  # just over the server's limit; over grpc's 4 MB
+def test_a_request_over_the_size_limit_is_refused(channel, size):
     stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
-    huge = workflow_pb2.GetWorkflowRequest(id="x" * (5 * 2**20))
+    huge = workflow_pb2.GetWorkflowRequest(id="x" * size)
     assert status(lambda: stub.GetWorkflow(huge, timeout=30)) == Code.RESOURCE_EXHAUSTED
+    # Just under the limit the request is read, and refused for what it says, not for its size.
+    long = workflow_pb2.GetWorkflowRequest(id="x" * (MAX_REQUEST_BYTES - 16))
+    assert status(lambda: stub.GetWorkflow(long, timeout=30)) == Code.INVALID_ARGUMENT
 
 
 def test_the_server_still_serves_after_all_that(channel, backend_server):

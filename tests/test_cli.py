@@ -53,6 +53,8 @@ PASSWORD = "S3cretPW"
         ["serve", "--max-streams", "0"],
         ["serve", "--workers", "0"],
         ["serve", "--stream-idle-timeout", "0"],
+        ["serve", "--call-timeout", "0"],
+        ["serve", "--call-timeout", "inf"],
         ["stream", "--timeout", "0"],
         ["get-workflow", "x", "--timeout", "-5"],
     ],

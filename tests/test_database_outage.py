@@ -125,6 +125,29 @@ def test_a_server_started_while_the_database_is_down_says_not_serving_until_it_i
         proxy.cut()
 
 
+def test_a_database_that_stops_answering_costs_callers_the_call_limit_only(proxied):
+    """A frozen database (connections open, no answer): with --call-timeout 2, a unary call and a
+    stream end with DEADLINE_EXCEEDED after about 2 s whatever their own deadline, health turns
+    NOT_SERVING, and once the database answers again so does the server."""
+    server, proxy = proxied
+    with ServerProcess(server.db_url, pool_size=4, extra_args=["--call-timeout", "2"]) as limited:
+        stub = limited.stub()
+        assert stub.GetWorkflow(WORKFLOW, timeout=10).id == "test-workflow-1"
+        proxy.freeze()
+        for call in (lambda: stub.GetWorkflow(WORKFLOW, timeout=60), lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=60))):
+            start = time.monotonic()
+            with pytest.raises(grpc.RpcError) as error:
+                call()
+            assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error.value
+            assert "the database did not answer within 2 s" in error.value.details()
+            assert 1.5 < time.monotonic() - start < 10
+        wait_for_health(limited, NOT_SERVING, 30)
+        proxy.thaw()
+        wait_for_health(limited, SERVING, 30)
+        assert stub.GetWorkflow(WORKFLOW, timeout=10).id == "test-workflow-1"
+        assert limited.process.poll() is None
+
+
 def test_shutdown_is_bounded_when_a_driver_call_hangs(proxied):
     """A database that stops answering mid-call: SIGTERM still ends the server within the grace
     period plus its bounded wait for database calls (server.DATABASE_CLOSE_TIMEOUT)."""
