@@ -21,7 +21,7 @@ ONLINE_USERS = (
 
 # The WHERE built once; each page adds only its LIMIT (an integer, which every dialect can render:
 # SQL Server's TOP takes no bound parameter).
-_NEXT_PAGE = ONLINE_USERS.where(users.c.id > bindparam("after"))
+NEXT_PAGE = ONLINE_USERS.where(users.c.id > bindparam("after"))
 
 
 def get_workflow(engine: Engine, workflow_id: str) -> Row | None:
@@ -51,7 +51,7 @@ def online_user_page(engine: Engine, after_id: str | None, limit: int) -> Sequen
     with engine.connect() as conn:
         if after_id is None:
             return conn.execute(ONLINE_USERS.limit(limit)).all()
-        return conn.execute(_NEXT_PAGE.limit(limit), {"after": after_id}).all()
+        return conn.execute(NEXT_PAGE.limit(limit), {"after": after_id}).all()
 
 
 # The columnar stream's pages: the same users, last_active as microseconds computed by the database.

@@ -2,6 +2,7 @@
 `user_item` returns the same message, the amounts are as documented; scenario commits and the
 command line. (The real calibration runs in test_calibrate_smoke.py, slow.)"""
 
+import collections
 import importlib.util
 import json
 import subprocess
@@ -19,7 +20,8 @@ from ect_perf.calibrate import (
 from ect_service import servicer
 
 ROOT = Path(__file__).resolve().parent.parent
-ROW = types.SimpleNamespace(id="user-1", name="Ada", last_active=datetime(2024, 5, 1, 12, 30, 15, 250_000))
+# Like a SQLAlchemy Row of queries.ONLINE_USERS: by attribute and by position.
+ROW = collections.namedtuple("Row", "id name last_active")("user-1", "Ada", datetime(2024, 5, 1, 12, 30, 15, 250_000))
 
 
 def patched_servicer(tmp_path: Path, patch: str, name: str):

@@ -16,7 +16,7 @@ def plan(engine, statement) -> str:
 def test_online_pages_read_from_a_covering_index(tmp_path):
     engine = create_db_engine(resolve_url(f"sqlite:///{tmp_path / 'plan.db'}"))
     create_schema(engine)
-    for statement in (queries.ONLINE_USERS.limit(250), queries._NEXT_PAGE.limit(250).params(after="u")):
+    for statement in (queries.ONLINE_USERS.limit(250), queries.NEXT_PAGE.limit(250).params(after="u")):
         described = plan(engine, statement)
         assert "USING COVERING INDEX ix_ect_users_online" in described, described
         assert "TEMP B-TREE" not in described, described  # no sort: the index gives id order
