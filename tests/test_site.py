@@ -104,9 +104,12 @@ def test_index_lists_the_streaming_benchmarks(site, browser):
 def test_streaming_graph_is_drawn_from_several_commits(site, browser):
     html, url = site
     # The data behind the graph: one point per measured commit.
-    graph_files = [p for p in html.glob(f"graphs/**/{GRAPH}.json") if f"machine-{MACHINE}" in p.parts]
+    # The SQLite series (no ECT_BENCH_DATABASE: "null"), one per host; a database server's series
+    # start with their first campaign.
+    graph_files = [p for p in html.glob(f"graphs/**/{GRAPH}.json")
+                   if f"machine-{MACHINE}" in p.parts and "env-ECT_BENCH_DATABASE-null" in p.parts]
     assert graph_files, "asv publish wrote no graph for the streaming benchmark"
-    points = [point for point in json.loads(graph_files[0].read_text()) if point[1] is not None]
+    points = max(([point for point in json.loads(path.read_text()) if point[1] is not None] for path in graph_files), key=len)
     assert len(points) > 1, f"the graph has {len(points)} measured commit(s)"
 
     browser.get(f"{url}#{GRAPH}")
@@ -147,3 +150,11 @@ def test_no_thumbnail_on_the_index_is_blank(site, browser):
         values = [point[1] for point in json.loads(path.read_text()) if point[1] is not None]
         assert values, f"{path.stem}: no value to draw"
         assert min(values) >= 0, f"{path.stem}: negative values draw a blank thumbnail"
+
+
+def test_each_database_server_draws_series_of_its_own(site):
+    """asv.databases.conf.json's results: their ECT_BENCH_DATABASE is a graph parameter of its own."""
+    html, _ = site
+    graphs = list(html.glob(f"graphs/**/{GRAPH}.json"))
+    for database in ("null", "postgresql", "mariadb"):  # null: SQLite, asv.conf.json's
+        assert any(f"env-ECT_BENCH_DATABASE-{database}" in path.parts for path in graphs), database
