@@ -39,6 +39,13 @@ def test_an_unknown_database_is_an_error_naming_the_known_ones(monkeypatch):
         common.database_url("ECT_BENCH_DB_URL", "ect-bench.db")
 
 
+def test_the_benchmarks_and_the_tools_name_the_database_variable_alike():
+    """benchmarks/ runs in asv's environment, where ect_perf is not installed: each spells it."""
+    from ect_perf.asv_results import DATABASE_VARIABLE
+
+    assert common.DATABASE == DATABASE_VARIABLE
+
+
 def test_the_configs_matrix_names_every_server_and_only_those():
     from asv import util
 
