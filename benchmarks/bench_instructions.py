@@ -18,10 +18,18 @@ by the items of the measured run, so:
 - the client's start-up still varies by about 1M instructions, so its baseline is the mean of three
   runs without calls (the server's is one run: a 15 s run under valgrind, for a 0.03% gain);
 - cheap calls are counted over more items (CALLS): the client spends only 1,200-2,800 instructions
-  per item of the buffered and the recommended reads.
+  per item of the buffered and the recommended reads;
+- a process's cost per call also varies from run to run, however many calls it makes: the same
+  1,000 unary calls cost the server 3,307-3,325M instructions over five runs of one commit, the
+  difference almost all in dictionary and type-attribute lookups (CPython's type attribute cache,
+  whose hits depend on where and in which order that process created its types and names; without
+  address randomisation, `setarch -R`, runs differed as much).
+  So the unary call is counted over several processes (RUNS) and their mean taken: more calls in one
+  process would only repeat that process's luck.
 
 The classes share one setup_cache: once per commit, for each side, the baseline runs and one
-measured run per call (about 2.5 minutes in all); the track_ methods read the result.
+measured run per call, three for the unary call (about 4 minutes in all); the track_ methods read
+the result.
 """
 
 import json
@@ -95,10 +103,14 @@ BASELINES = {"server": 1, "client": 3}  # runs without calls, averaged
 # varies little, so two calls suffice there; the client's varies more and its runs are cheap.
 CALLS = {
     "stream": ({"server": 2, "client": 4}, USERS // 2),
-    "buffered": ({"server": 4, "client": 16}, USERS // 2),
+    "buffered": ({"server": 4, "client": 64}, USERS // 2),
     "unary": ({"server": 1000, "client": 1000}, 1),
     "recommended": ({"server": 4, "client": 96}, USERS // 2),
 }
+# Measured runs per call and side, whose totals are averaged (1 where not named). The buffered
+# call's client spends about 1,160 instructions an item: counted over 16 calls, counts of unchanged
+# code spread 1.75%; over 64, its start-up weighs a quarter as much.
+RUNS = {"unary": {"server": 3, "client": 3}}
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
 # only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
 # read (recommended.py: StreamUsersOnline, with columns where the commit has them, else GetUsersOnlineStream).
@@ -125,11 +137,14 @@ def count_all(url: str, selected: list[str]) -> dict:
                     continue
                 calls_per_side, items_per_call = CALLS[call]
                 calls = calls_per_side[side]
-                total, items = counted_run(url, call, calls, Path(scratch), side)
-                if items != calls * items_per_call:
-                    raise RuntimeError(
-                        f"{calls} {call} calls delivered {items} items, expected {calls * items_per_call}")
-                counts[call][side] = (total - baseline) / items
+                measured = [counted_run(url, call, calls, Path(scratch), side)
+                            for _ in range(RUNS.get(call, {}).get(side, 1))]
+                for _, items in measured:
+                    if items != calls * items_per_call:
+                        raise RuntimeError(
+                            f"{calls} {call} calls delivered {items} items, expected {calls * items_per_call}")
+                total = sum(total for total, _ in measured) / len(measured)
+                counts[call][side] = (total - baseline) / (calls * items_per_call)
     if same_as_stream:
         counts["recommended"] = counts["stream"]
     return counts
