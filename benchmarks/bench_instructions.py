@@ -61,13 +61,19 @@ def instructions(out_file: Path) -> int:
     return int(match.group(1))
 
 
-def counted_run(url: str, call: str, calls: int, scratch: Path, side: str) -> tuple[int, int]:
+def callgrind(out_file: Path) -> list[str]:
+    """As cachegrind(), charging each instruction to its function (for `python -m ect_perf profile`)."""
+    return [VALGRIND, "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+
+
+def counted_run(url: str, call: str, calls: int, scratch: Path, side: str, tool=cachegrind) -> tuple[int, int]:
     """(instructions of `side`, items received) for one server and one client process, `side` under
-    valgrind and its peer native. A native peer keeps the counted process's waits short and regular:
-    with both sides under valgrind each waited on a 50x slower peer, and the counts of identical
-    commits spread 3% (server) and 5% (client) instead of well under 1%."""
+    valgrind (`tool`: its command line for an output file) and its peer native. A native peer keeps
+    the counted process's waits short and regular: with both sides under valgrind each waited on a
+    50x slower peer, and the counts of identical commits spread 3% (server) and 5% (client) instead
+    of well under 1%. The output file stays in `scratch`: {side}-{call}-{calls}.out."""
     out_file = scratch / f"{side}-{call}-{calls}.out"
-    counted = cachegrind(out_file)
+    counted = tool(out_file)
     server = ServerProcess(url, wrapper=counted if side == "server" else (), env=FIXED_HASHING,
                            startup_timeout=300).start()
     try:

@@ -1,4 +1,4 @@
-"""python -m ect_perf {machine,publish,targets,gate,calibrate} ...: see each command's --help."""
+"""python -m ect_perf {machine,publish,targets,gate,calibrate,profile} ...: see each command's --help."""
 
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     calibrate.add_argument("--json", type=Path, help="write the calibration as JSON to this file")
     calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+
+    profile = commands.add_parser(
+        "profile", help="where a call's instructions go: per library and function, per item (callgrind)",
+        description="Run the server (or the client) of this checkout under callgrind, once without calls "
+                    "and once with CALLS calls, as the instruction counts do, and print the difference "
+                    "per item received: per library and for the costliest functions.")
+    profile.add_argument("call", choices=["stream", "buffered", "unary", "recommended"],
+                         help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read")
+    profile.add_argument("--calls", type=_positive_int, default=4, help="calls in the measured run (default: %(default)s)")
+    profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
+    profile.add_argument("--top", type=_positive_int, default=25, help="functions to list (default: %(default)s)")
     return parser
 
 
@@ -230,8 +241,20 @@ def _calibrate(args) -> int:
     return calibration.code
 
 
+def _profile(args) -> int:
+    from ect_perf.profile import ProfileError, profile, render
+
+    try:
+        result = profile(args.call, args.calls, args.side, args.top)
+    except (ProfileError, RuntimeError) as exc:
+        print(f"ect_perf profile: {exc}", file=sys.stderr)
+        return 2
+    print(render(result))
+    return 0
+
+
 COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate,
-            "calibrate": _calibrate}
+            "calibrate": _calibrate, "profile": _profile}
 
 
 def main(argv: list[str] | None = None) -> int:
