@@ -28,8 +28,8 @@ by the items of the measured run, so:
   process would only repeat that process's luck.
 
 The classes share one setup_cache: once per commit, for each side, the baseline runs and one
-measured run per call, three for the unary call (about 4 minutes in all); the track_ methods read
-the result.
+measured run per call, more for the unary call and the buffered call's client (RUNS; about 3
+minutes in all on a fast host, 5 on a slow one); the track_ methods read the result.
 """
 
 import json
@@ -114,9 +114,12 @@ CALLS = {
     "recommended": ({"server": 4, "client": 96}, USERS // 2),
 }
 # Measured runs per call and side, whose totals are averaged (1 where not named). The buffered
-# call's client spends about 1,160 instructions an item: counted over 16 calls, counts of unchanged
-# code spread 1.75%; over 64, its start-up weighs a quarter as much.
-RUNS = {"unary": {"server": 3, "client": 3}}
+# call's client spends about 1,170 instructions an item: counted over 16 calls, counts of unchanged
+# code spread 1.75%; over 64, its start-up weighs a quarter as much. Over five counts of unchanged
+# code on one host, one run of 64 buffered calls and three of 1,000 unary calls still left the
+# clients 0.74% and 0.81% apart (the servers' unary count 0.19%, with three runs), so their clients
+# run more: the clients' runs are cheap.
+RUNS = {"unary": {"server": 3, "client": 6}, "buffered": {"client": 3}}
 # A comma-separated subset of CALLS to count (the others skip): the gate's calibration and CI count
 # only the stream, in a fraction of the time. "recommended" is the commit's recommended streaming
 # read (recommended.py: StreamUsersOnline, with columns where the commit has them, else GetUsersOnlineStream).
