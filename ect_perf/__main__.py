@@ -191,7 +191,13 @@ def _targets(args) -> int:
     except (NoResults, TargetsError) as exc:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2
-    rows = evaluate(result, targets)
+    def result_of(machine: str):  # the same commit on another machine (a target's "machine")
+        try:
+            return latest_result(config, machine, result.commit_hash, args.database)
+        except NoResults:
+            return None
+
+    rows = evaluate(result, targets, result_of)
     print(render(rows, result, args.format))
     return 0 if all_pass(rows) else 1
 

@@ -3,7 +3,8 @@
     python -m ect_perf targets [--machine python-svc] [--commit HASH] [--targets FILE] [--format text|markdown|json]
 
 The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
-another file of the same form. Exit code: 0 when every target with a threshold passes, 1 when one
+another file of the same form (benchmarks/targets-at-least.json: the speed issue's bar). A target
+may name another asv machine, whose result of the same commit it reads (the instruction counts). Exit code: 0 when every target with a threshold passes, 1 when one
 fails or has no result, 2 when there are no results or the targets file is invalid.
 """
 
@@ -34,6 +35,7 @@ class Target:
     read: str = "value"
     pass_if: str | None = None  # None: listed for reference, never fails
     threshold: float | None = None
+    machine: str | None = None  # read from this asv machine's result of the same commit (e.g. valgrind)
 
     @property
     def goal(self) -> str:
@@ -85,7 +87,8 @@ def load_targets(path: Path) -> list[Target]:
     for number, entry in enumerate(entries, start=1):
         try:
             target = Target(entry["name"], entry["benchmark"], entry["unit"], tuple(entry.get("params", ())),
-                            entry.get("read", "value"), entry.get("pass_if"), entry.get("threshold"))
+                            entry.get("read", "value"), entry.get("pass_if"), entry.get("threshold"),
+                            entry.get("machine"))
         except (KeyError, TypeError) as exc:
             raise TargetsError(f"{path}: target {number} lacks {exc}") from None
         if target.read not in READS:
@@ -98,8 +101,14 @@ def load_targets(path: Path) -> list[Target]:
     return targets
 
 
-def evaluate(result, targets: list[Target]) -> list[Row]:
-    return [Row(target, target.value(result)) for target in targets]
+def evaluate(result, targets: list[Target], result_of=lambda machine: None) -> list[Row]:
+    """Each target's value in `result`, or, for a target naming a machine, in result_of(machine):
+    that machine's result of the same commit (None when it has none: the target is missing)."""
+    rows = []
+    for target in targets:
+        source = result if target.machine is None else result_of(target.machine)
+        rows.append(Row(target, None if source is None else target.value(source)))
+    return rows
 
 
 def all_pass(rows: list[Row]) -> bool:
@@ -123,7 +132,8 @@ def render(rows: list[Row], result, fmt: str) -> str:
                 "database": database or "sqlite",
                 "all_pass": all_pass(rows),
                 "targets": [
-                    {"name": r.target.name, "benchmark": r.target.benchmark, "target": r.target.goal,
+                    {"name": r.target.name, "benchmark": r.target.benchmark, "machine": r.target.machine,
+                     "target": r.target.goal,
                      "unit": r.target.unit, "current": None if r.status == "missing" else r.current,
                      "status": r.status}
                     for r in rows

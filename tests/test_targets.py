@@ -84,3 +84,32 @@ def test_a_missing_targets_file_is_one_line_and_exit_2(tmp_path):
 def test_a_commit_without_results_is_reported():
     result = targets("--commit", "0000000")
     assert result.returncode == 2 and "no asv results" in result.stderr
+
+
+INSTRUCTIONS = "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item"
+
+
+def test_a_target_reads_another_machines_result_of_the_same_commit(tmp_path):
+    """A row naming the valgrind machine reads the instruction count of the commit reported; a
+    commit that machine never counted leaves the row missing, which fails."""
+    reported = json.loads(targets("--format", "json").stdout)["commit"]
+    counted = json.loads((ROOT / "results" / "valgrind" / next(
+        path.name for path in (ROOT / "results" / "valgrind").glob(f"{reported[:8]}-*.json"))).read_text())
+    server_count = counted["results"][INSTRUCTIONS][0][0]  # params (server, client): the server's
+    path = one_target(tmp_path, benchmark=INSTRUCTIONS, params=["server"], machine="valgrind",
+                      unit="instructions", pass_if="<=", threshold=server_count)
+    report = targets("--targets", path, "--format", "json")
+    assert report.returncode == 0, report.stdout
+    row = json.loads(report.stdout)["targets"][0]
+    assert row["current"] == pytest.approx(server_count) and row["machine"] == "valgrind"
+    missing = one_target(tmp_path, benchmark=INSTRUCTIONS, params=["server"], machine="no-such-machine",
+                         unit="instructions", pass_if="<=", threshold=1e12)
+    report = targets("--targets", missing, "--format", "json")
+    assert report.returncode == 1 and json.loads(report.stdout)["targets"][0]["status"] == "missing"
+
+
+def test_the_speed_issues_bar_reads_every_row_from_the_committed_results():
+    listed = json.loads((ROOT / "benchmarks" / "targets-at-least.json").read_text())["targets"]
+    report = json.loads(targets("--targets", "benchmarks/targets-at-least.json", "--format", "json").stdout)
+    assert [row["name"] for row in report["targets"]] == [entry["name"] for entry in listed]
+    assert all(row["status"] in ("pass", "fail") for row in report["targets"]), report
