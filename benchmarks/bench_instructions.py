@@ -15,8 +15,9 @@ Precision (goal: counts of unchanged code within 0.5%). What varies is start-up,
 by the items of the measured run, so:
 - every counted process runs with PYTHONHASHSEED=0: with random hash seeds the server's start-up
   alone varied by 5.3M instructions over four runs, with a fixed seed by 0.4M;
-- the client's start-up still varies by about 1M instructions, so its baseline is the mean of three
-  runs without calls (the server's is one run: a 15 s run under valgrind, for a 0.03% gain);
+- start-up still varies, the client's by about 1M instructions and the server's by 0.4M, so each
+  side's baseline is the mean of three runs without calls (for the server's recommended read, 20
+  instructions an item over one baseline and four calls: 0.17% of its 11,700);
 - cheap calls are counted over more items (CALLS): the client spends only 1,200-2,800 instructions
   per item of the buffered and the recommended reads;
 - a process's cost per call also varies from run to run, however many calls it makes: the same
@@ -104,14 +105,14 @@ def counted_run(url: str, call: str, calls: int, scratch: Path, side: str, tool=
 
 
 FIXED_HASHING = {"PYTHONHASHSEED": "0"}  # the same dict and set layouts in every counted run
-BASELINES = {"server": 1, "client": 3}  # runs without calls, averaged
+BASELINES = {"server": 3, "client": 3}  # runs without calls, averaged
 # call: ({side: calls made in the measured run}, items each call delivers). The server's start-up
 # varies little, so two calls suffice there; the client's varies more and its runs are cheap.
 CALLS = {
     "stream": ({"server": 2, "client": 4}, USERS // 2),
     "buffered": ({"server": 4, "client": 64}, USERS // 2),
     "unary": ({"server": 1000, "client": 1000}, 1),
-    "recommended": ({"server": 4, "client": 96}, USERS // 2),
+    "recommended": ({"server": 8, "client": 96}, USERS // 2),
 }
 # Measured runs per call and side, whose totals are averaged (1 where not named). The buffered
 # call's client spends about 1,170 instructions an item: counted over 16 calls, counts of unchanged
