@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "per item received: per library and for the costliest functions.")
     profile.add_argument("call", choices=["stream", "buffered", "unary", "recommended"],
                          help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read")
-    profile.add_argument("--calls", type=_positive_int, default=4, help="calls in the measured run (default: %(default)s)")
+    profile.add_argument("--calls", type=_positive_int,
+                         help="calls in the measured run (default: as many as its instruction count makes)")
     profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
     profile.add_argument("--top", type=_positive_int, default=25, help="functions to list (default: %(default)s)")
     return parser

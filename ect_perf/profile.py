@@ -75,9 +75,10 @@ def self_costs(out_file: Path) -> Counter:
     return costs
 
 
-def profile(call: str, calls: int, side: str, top: int) -> Profile:
-    """Profile `calls` calls of `call` (a call of bench_instructions.CALLS) on `side`."""
-    from benchmarks.bench_instructions import CALLS, FIXED_HASHING, VALGRIND, callgrind, counted_run  # noqa: F401
+def profile(call: str, calls: int | None, side: str, top: int) -> Profile:
+    """Profile `calls` calls of `call` (a call of bench_instructions.CALLS) on `side`; None: as many
+    as its instruction count makes in one measured run."""
+    from benchmarks.bench_instructions import CALLS, VALGRIND, callgrind, counted_run
     from benchmarks.common import MISSING, USERS, seeded_database
 
     if call not in CALLS:
@@ -86,6 +87,7 @@ def profile(call: str, calls: int, side: str, top: int) -> Profile:
         raise ProfileError("valgrind is not installed (Debian: apt-get install valgrind)")
     if MISSING:
         raise ProfileError(MISSING)
+    calls = calls or CALLS[call][0][side]
     url = seeded_database("ECT_BENCH_DB_URL", "ect-bench.db", USERS)
     with tempfile.TemporaryDirectory(prefix="ect-profile-") as scratch:
         base_total, _ = counted_run(url, call, 0, Path(scratch), side, tool=callgrind)
