@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -218,6 +219,18 @@ def test_a_server_killed_mid_benchmark_fails_that_benchmark_and_leaves_no_proces
     assert not orphans, "processes of the asv run outlived it"
 
 
+@contextmanager
+def interruptible_children():
+    """Processes started in the block take SIGINT as from a terminal. A shell runs a background
+    job with SIGINT ignored; its children inherit that (exec keeps an ignored signal ignored), and
+    asv would then run on through every Ctrl-C: the test passed in the foreground only."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config):
     """Ctrl-C in the middle of a benchmark: asv stops, and every result file already saved (the
     committed history, copied in here) is byte for byte what it was."""
@@ -230,7 +243,8 @@ def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config)
     # Interrupted as from a terminal (the whole group), again each second while asv runs, as a user
     # would: one Ctrl-C that lands while asv waits on its benchmark process can be absorbed, and a
     # short benchmark then finished and exited 0.
-    with start_asv(["run", *LONGER_BENCHMARK, "--set-commit-hash", head], private_config, asv_env) as run:
+    with interruptible_children(), start_asv(["run", *LONGER_BENCHMARK, "--set-commit-hash", head],
+                                             private_config, asv_env) as run:
         try:
             first_server(run.pid)
             deadline = time.monotonic() + 60
