@@ -29,8 +29,8 @@ by the items of the measured run, so:
   process would only repeat that process's luck.
 
 The classes share one setup_cache: once per commit, for each side, the baseline runs and one
-measured run per call, more for the unary call and the buffered call's client (RUNS; about 3
-minutes in all on a fast host, 5 on a slow one); the track_ methods read the result.
+measured run per call, more for the unary call and the stream's and buffered call's clients (RUNS;
+3.6 minutes in all on a fast host); the track_ methods read the result.
 """
 
 import json
