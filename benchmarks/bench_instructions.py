@@ -154,8 +154,8 @@ def count_all(url: str, selected: list[str]) -> dict:
                     if items != calls * items_per_call:
                         raise RuntimeError(
                             f"{calls} {call} calls delivered {items} items, expected {calls * items_per_call}")
-                total = sum(total for total, _ in measured) / len(measured)
-                counts[call][side] = (total - baseline) / (calls * items_per_call)
+                mean = sum(total for total, _ in measured) / len(measured)
+                counts[call][side] = (mean - baseline) / (calls * items_per_call)
     if same_as_stream:
         counts["recommended"] = counts["stream"]
     return counts

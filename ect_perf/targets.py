@@ -4,8 +4,9 @@
 
 The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
 another file of the same form (benchmarks/targets-at-least.json: the speed issue's bar). A target
-may name another asv machine, whose result of the same commit it reads (the instruction counts). Exit code: 0 when every target with a threshold passes, 1 when one
-fails or has no result, 2 when there are no results or the targets file is invalid.
+may name another asv machine, whose result of the same commit it reads (the instruction counts).
+Exit code: 0 when every target with a threshold passes, 1 when one fails or has no result, 2 when
+there are no results or the targets file is invalid.
 """
 
 from __future__ import annotations
