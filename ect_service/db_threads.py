@@ -14,6 +14,7 @@ always left to unary calls: those never queue behind a crowd of streams.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import TypeVar
 from sqlalchemy import Engine
 
 T = TypeVar("T")
+OVERDUE = math.inf  # a call's limit once the watchdog has cancelled it for passing it
 
 
 def reserved_for_unary(connections: int) -> int:
@@ -43,11 +45,10 @@ class DatabaseThreads:
         self._stream_slots = asyncio.Semaphore(connections - reserved_for_unary(connections))
         self._running = 0  # queries on a database thread now
         self._idle = threading.Condition()
-        # Calls in flight by task, with the loop time they pass the limit, and the ones the watchdog
-        # cancelled for it. One watchdog for all, not a timer per call: asyncio.timeout cost 40,000
-        # instructions a call (cachegrind), 3.9% of a unary call; this costs a dict entry.
+        # Calls in flight by task, with the loop time they pass the limit (OVERDUE once the watchdog
+        # cancelled the call for it). One watchdog for all, not a timer per call: asyncio.timeout
+        # cost 40,000 instructions a call (cachegrind), 3.9% of a unary call; this costs a dict entry.
         self._limits: dict[asyncio.Task, float] = {}
-        self._overdue: set[asyncio.Task] = set()
         self._watchdog: asyncio.Task | None = None
 
     async def call(self, query: Callable[..., T], *args) -> T:
@@ -59,15 +60,14 @@ class DatabaseThreads:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         self._limits[task] = loop.time() + self.call_limit
-        if self._watchdog is None:
-            self._watchdog = loop.create_task(self._watch())
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = loop.create_task(self._watch(), name="ect-db-call-watchdog")
         try:
             async with self._slots:
                 return await loop.run_in_executor(self._executor, self._run, query, args)
         except asyncio.CancelledError:
-            if task not in self._overdue:
+            if self._limits.get(task) != OVERDUE:
                 raise  # the client's cancellation or deadline, or shutdown
-            self._overdue.discard(task)
             task.uncancel()
             raise DatabaseTimeout(f"the database did not answer within {self.call_limit:g} s") from None
         finally:
@@ -81,10 +81,9 @@ class DatabaseThreads:
             await asyncio.sleep(period)
             now = loop.time()
             for task, limit in list(self._limits.items()):
-                if now > limit and task not in self._overdue:
-                    self._overdue.add(task)
+                if now > limit:  # never again once OVERDUE: a call is cancelled once
+                    self._limits[task] = OVERDUE
                     task.cancel()
-        self._watchdog = None
 
     async def page(self, query: Callable[..., T], *args) -> T:
         """Run query(engine, *args) on a database thread for a stream, within the streams' share."""
