@@ -28,8 +28,9 @@ LINK_MARK = "ect-overview-link"
 def series_kind(name: str, unit: str) -> str:
     if unit.startswith("instructions"):
         return (f"host-independent: CPU instructions counted under valgrind, one series for every host "
-                f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host moved two of them by about 2% "
-                f"(the unary call's server, the stream's client), the others agree within 1%")
+                f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host and environment moved two "
+                f"of them by about 2% (the unary call's server, the stream's client), the others agree "
+                f"within 1%")
     per_host = f"one series per host (machine {DEFAULT_MACHINE}; asv draws a line per host description)"
     if name.split(".")[-1].startswith("peakmem_"):
         return f"nearly host-independent: peak resident memory; {per_host}"
