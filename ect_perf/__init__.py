@@ -3,9 +3,8 @@
 Run from the repository root: `python -m ect_perf targets`, `python -m ect_perf gate`.
 """
 
-# Wall-clock results: asv's detected description of the host (cpu, os, ...) goes with every result,
-# and asv draws one series per description, so each host has its own series under this name.
-DEFAULT_MACHINE = "python-svc"
+# Wall-clock results go under a machine name per host (ect_perf.hosts.host_machine), with asv's
+# detected description of the host (cpu, os, ...): each host keeps its own series and results.
 
 # The instruction counts (benchmarks/bench_instructions.py) do not depend on the host: they are
 # recorded under this name with one fixed description, so asv draws one series for every host.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 
-from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
+from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
+from ect_perf.hosts import WALL_CLOCK_PREFIX, host_machine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,16 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     machine = commands.add_parser(
-        "machine", help="register this host with asv: its description under the project's name (wall-clock), "
+        "machine", help="register this host with asv: its description under its own name (wall-clock), "
                         f"and the fixed {INSTRUCTIONS_MACHINE!r} machine (instruction counts)")
-    machine.add_argument("--name", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
+    machine.add_argument("--name", default=host_machine(),
+                         help="asv machine name of this host's wall-clock results (default: %(default)s, "
+                              "from the CPU and the kernel build)")
+    machine.add_argument("--print-name", action="store_true",
+                         help="print only the wall-clock machine's name, e.g. for asv run --machine")
 
     publish = commands.add_parser("publish", help="asv publish, with the site's libraries served locally")
     publish.add_argument("--html-dir", type=Path, default=Path("html"), help="output folder (default: %(default)s)")
     publish.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     targets = commands.add_parser("targets", help="the specification's performance targets: pass or fail")
-    targets.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
+    targets.add_argument("--machine", help=f"asv machine name (default: of the {WALL_CLOCK_PREFIX}* machines, the "
+                                           "one with the newest measured commit, or with --commit the latest run of it)")
     targets.add_argument("--commit", help="commit hash (prefix) to report; default: the newest measured")
     targets.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     targets.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
@@ -44,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace the factor of the 'statistics' entries of benchmarks/verdicts.json, e.g. 1.20 "
                            "(20%%); 'factor' entries keep theirs (default: each entry's own)")
     gate.add_argument("--bench", "-b", help="only benchmarks matching this regular expression")
-    gate.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
+    gate.add_argument("--machine", default=host_machine(), help="asv machine name (default: this host's, %(default)s)")
     gate.add_argument("--markdown", type=Path, help="also write the Markdown summary to this file")
     gate.add_argument("--json", type=Path, help="write the comparison as JSON to this file")
     gate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
@@ -76,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="share of instructions runs that must be caught (default: %(default)s)")
     calibrate.add_argument("--min-detection-wall", type=_fraction, default=0.8,
                            help="share of wall runs that must be caught (default: %(default)s)")
-    calibrate.add_argument("--machine", default=DEFAULT_MACHINE, help="asv machine name (default: %(default)s)")
+    calibrate.add_argument("--machine", default=host_machine(),
+                           help="asv machine name (default: this host's, %(default)s)")
     calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     calibrate.add_argument("--json", type=Path, help="write the calibration as JSON to this file")
     calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
@@ -158,11 +166,14 @@ def _scenarios(text: str) -> tuple[str, ...]:
 def _machine(args) -> int:
     from asv.machine import Machine, MachineCollection
 
-    # asv's detected description of this host (os, arch, cpu, num_cpu, ram) under a fixed name;
+    # asv's detected description of this host (os, arch, cpu, num_cpu, ram) under this host's name;
     # `asv machine --machine NAME --yes` would store only the fields that differ from detection.
     info = {**Machine.get_defaults(), "machine": args.name}
     MachineCollection.save(args.name, info)
     MachineCollection.save(INSTRUCTIONS_MACHINE, dict(INSTRUCTIONS_MACHINE_INFO))
+    if args.print_name:
+        print(args.name)
+        return 0
     ram = f"{int(info['ram']) / 2**30:.0f} GiB" if str(info["ram"]).isdigit() else info["ram"]
     print(f"asv machine {args.name}: {info['cpu']}, {info['num_cpu']} cores, {ram}, {info['os']} (wall-clock)")
     print(f"asv machine {INSTRUCTIONS_MACHINE}: {INSTRUCTIONS_MACHINE_INFO['cpu']} (instruction counts)")
@@ -182,13 +193,17 @@ def _publish(args) -> int:
 
 
 def _targets(args) -> int:
-    from ect_perf.asv_results import NoResults, latest_result, load_config
+    from ect_perf.asv_results import NoResults, latest_result, load_config, newest_result
+    from ect_perf.hosts import wall_clock_machines
     from ect_perf.targets import TargetsError, all_pass, default_targets_path, evaluate, load_targets, render
 
     try:
         config = load_config(args.config)
         targets = load_targets(Path(args.targets) if args.targets else default_targets_path(config, args.config))
-        result = latest_result(config, args.machine, args.commit, args.database)
+        if args.machine:
+            result = latest_result(config, args.machine, args.commit, args.database)
+        else:
+            result = newest_result(config, wall_clock_machines(config.results_dir), args.commit, args.database)
     except (NoResults, TargetsError) as exc:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2
@@ -267,7 +282,13 @@ COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left early (`targets | head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's signal docs advise
+        return 1
+    return code
 
 
 if __name__ == "__main__":

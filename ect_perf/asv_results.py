@@ -38,7 +38,27 @@ def latest_result(config: Config, machine: str, commit: str | None = None, datab
     if not results:
         raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else "")
                         + (f" on {database}" if database else ""))
-    return max(results, key=lambda r: r.date or 0)  # date: the commit's author time
+    return max(results, key=_newest)
+
+
+def newest_result(config: Config, machines: list[str], commit: str | None = None, database: str | None = None):
+    """latest_result over several machines (every host's wall-clock results): the newest commit,
+    and of a commit measured on several hosts, the latest run. Its .params["machine"] names the host."""
+    found = []
+    for machine in machines:
+        try:
+            found.append(latest_result(config, machine, commit, database))
+        except NoResults:
+            pass
+    if not found:
+        raise NoResults(f"no asv results for machines {', '.join(machines) or '(none)'} in {config.results_dir}/"
+                        + (f" for commit {commit}" if commit else "") + (f" on {database}" if database else ""))
+    return max(found, key=_newest)
+
+
+def _newest(result):
+    """Order by the commit's author time, then by when the run started."""
+    return result.date or 0, max(result.started_at.values(), default=0)
 
 
 def values(result, benchmark: str) -> dict[tuple, float | None]:

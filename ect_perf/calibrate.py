@@ -37,6 +37,7 @@ from pathlib import Path
 from asv.util import load_json
 
 from ect_perf.gate import Report, _rev_parse, run_gate
+from ect_perf.hosts import host_machine
 
 SCENARIOS = ("aa", "instructions", "wall")
 SERVICER = Path("ect_service") / "servicer.py"
@@ -142,7 +143,7 @@ class Options:
     wall_percent: float = 10.0
     max_false_alarms: int = 0
     min_detection: dict[str, float] = field(default_factory=lambda: {"instructions": 1.0, "wall": 0.8})
-    machine: str = "python-svc"
+    machine: str = field(default_factory=host_machine)  # this host's wall-clock machine
     config_path: Path = Path("asv.conf.json")
 
     def patch(self, scenario: str) -> str | None:

@@ -1,13 +1,14 @@
 """The site's first page for a user: what holds now, how far the gate can be trusted, and which
 series can be compared across hosts. Written next to asv's pages by `python -m ect_perf publish`.
 
-- the specification's performance targets at the newest measured commit (ect_perf.targets);
+- the specification's performance targets at the newest measured commit, of whichever host
+  measured it (ect_perf.targets);
 - the gate's calibration figures, from docs/calibration.json (and earlier runs kept as
   docs/calibration-REV.json), each the output of a real
   `python -m ect_perf calibrate --json docs/calibration.json` run (absent: the page says so);
 - each benchmark's kind of series: instruction counts are host-independent (one continuous history
   under the `valgrind` machine whatever the host), peak memory nearly so, everything else is
-  wall-clock time of one host (one series per host).
+  wall-clock time of one host (one machine name per host, ect_perf.hosts).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import json
 from html import escape
 from pathlib import Path
 
-from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE
-from ect_perf.asv_results import NoResults, latest_result, load_config
+from ect_perf import INSTRUCTIONS_MACHINE
+from ect_perf.asv_results import NoResults, load_config, newest_result
+from ect_perf.hosts import WALL_CLOCK_PREFIX, wall_clock_machines
 from ect_perf.targets import TargetsError, default_targets_path, evaluate, load_targets
 
 CALIBRATION = Path("docs") / "calibration.json"
@@ -31,31 +33,33 @@ def series_kind(name: str, unit: str) -> str:
                 f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host and environment moved two "
                 f"of them by about 2% (the unary call's server, the stream's client), the others agree "
                 f"within 1%")
-    per_host = f"one series per host (machine {DEFAULT_MACHINE}; asv draws a line per host description)"
+    per_host = (f"one series per host (machines {WALL_CLOCK_PREFIX}-CPU-KERNEL; the earlier results under "
+                f"{WALL_CLOCK_PREFIX}, where asv draws a line per host description)")
     if name.split(".")[-1].startswith("peakmem_"):
         return f"nearly host-independent: peak resident memory; {per_host}"
     return f"wall-clock: {per_host}"
 
 
-def write(html_dir: Path, config_path: str, machine: str) -> Path:
+def write(html_dir: Path, config_path: str) -> Path:
     config = load_config(config_path)
     root = Path(config_path).resolve().parent
-    sections = [_targets(config, config_path, machine), _calibration(root / CALIBRATION.parent), _series(config)]
+    sections = [_targets(config, config_path), _calibration(root / CALIBRATION.parent), _series(config)]
     page = html_dir / PAGE
     page.write_text(_document("\n".join(sections)))
     _link_from_index(html_dir / "index.html")
     return page
 
 
-def _targets(config, config_path: str, machine: str) -> str:
+def _targets(config, config_path: str) -> str:
     try:
         targets = load_targets(default_targets_path(config, config_path))
-        result = latest_result(config, machine)
+        result = newest_result(config, wall_clock_machines(config.results_dir))
     except (NoResults, TargetsError) as exc:
         return f"<h2>Performance targets</h2><p>{escape(str(exc))}</p>"
     rows = [(r.target.name, r.target.goal,
              "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
              r.status) for r in evaluate(result, targets)]
+    machine = result.params.get("machine", "")
     return (f"<h2>Performance targets at commit <code>{escape(result.commit_hash[:8])}</code> "
             f"(machine <code>{escape(machine)}</code>)</h2>"
             + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))

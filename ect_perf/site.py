@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ect_perf import DEFAULT_MACHINE, overview
+from ect_perf import overview
 
 ASSETS = Path(__file__).resolve().parent / "site_assets" / "node_modules"
 
@@ -49,12 +49,12 @@ class SiteError(RuntimeError):
     pass
 
 
-def publish(html_dir: Path, config: str = "asv.conf.json", machine: str = DEFAULT_MACHINE) -> None:
+def publish(html_dir: Path, config: str = "asv.conf.json") -> None:
     done = subprocess.run([sys.executable, "-m", "asv", "--config", config, "publish", "--html-dir", str(html_dir)])
     if done.returncode != 0:
         raise SiteError(f"asv publish failed with exit code {done.returncode}")
     localize(html_dir)
-    overview.write(html_dir, config, machine)
+    overview.write(html_dir, config)
 
 
 def localize(html_dir: Path) -> None:

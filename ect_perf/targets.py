@@ -1,6 +1,6 @@
 """Performance targets, filled from the latest asv results of a machine.
 
-    python -m ect_perf targets [--machine python-svc] [--commit HASH] [--targets FILE] [--format text|markdown|json]
+    python -m ect_perf targets [--machine NAME] [--commit HASH] [--targets FILE] [--format text|markdown|json]
 
 The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
 another file of the same form (benchmarks/targets-at-least.json: the speed issue's bar). A target
@@ -126,10 +126,12 @@ def render(rows: list[Row], result, fmt: str) -> str:
     commit = result.commit_hash[:8]
     database = result.env_vars.get(DATABASE_VARIABLE)
     on = f" on {database}" if database else ""  # asv.databases.conf.json's results
+    machine = result.params.get("machine", "")
     if fmt == "json":
         return json.dumps(
             {
                 "commit": result.commit_hash,
+                "machine": machine,
                 "database": database or "sqlite",
                 "all_pass": all_pass(rows),
                 "targets": [
@@ -145,13 +147,13 @@ def render(rows: list[Row], result, fmt: str) -> str:
     table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}", r.status) for r in rows]
     header = ("Metric", "Target", "Current", "Status")
     if fmt == "markdown":
-        lines = [f"Performance targets at commit `{commit}`{on}", "", "| " + " | ".join(header) + " |",
+        lines = [f"Performance targets at commit `{commit}`{on} (machine `{machine}`)", "", "| " + " | ".join(header) + " |",
                  "|---|---|---|---|"]
         marks = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "info": "reference"}
         lines += [f"| {a} | {b} | {c} | {marks[d]} |" for a, b, c, d in table]
         return "\n".join(lines)
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(4)]
-    lines = [f"Performance targets at commit {commit}{on}"]
+    lines = [f"Performance targets at commit {commit}{on} (machine {machine})"]
     lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]]
     return "\n".join(lines)
 

@@ -20,9 +20,11 @@ import pytest
 from asv import util as asv_util
 from bounded import group_alive, kill_group, run_bounded, start_in_group
 from conftest import backend_url_or_skip
+from ect_perf.hosts import host_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 ASV = [sys.executable, "-m", "asv"]
+MACHINE = host_machine()  # what `python -m ect_perf machine` registers this host as
 
 # Every benchmark of the suite, by the name asv gives it: each has its entry in verdicts.json.
 SPEC_BENCHMARKS = [
@@ -93,7 +95,7 @@ def test_asv_check(asv_env, private_config):
 
 def test_quick_run_of_every_benchmark_succeeds(asv_env, private_config):
     """About 7 minutes on this machine kind (10-15 on a slower host of it); the bound is for a hang."""
-    result = asv("run", "--python=same", "--quick", "--machine", "python-svc", "--show-stderr",
+    result = asv("run", "--python=same", "--quick", "--machine", MACHINE, "--show-stderr",
                  config=private_config, env=asv_env, timeout=1_500)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]  # asv exits 2 when any benchmark failed
@@ -109,12 +111,12 @@ def test_the_databases_config_records_each_server_as_its_own_series(asv_env, tmp
     env = {**asv_env, "ECT_BENCH_POSTGRESQL_URL": backend_url_or_skip("postgresql"),
            "ECT_BENCH_MARIADB_URL": backend_url_or_skip("mariadb")}
     config = private_copy("asv.databases.conf.json", tmp_path)
-    result = asv("run", "--machine", "python-svc", "--show-stderr", "--bench", r"UnaryBaseline\.time_get_workflow$",
+    result = asv("run", "--machine", MACHINE, "--show-stderr", "--bench", r"UnaryBaseline\.time_get_workflow$",
                  "HEAD^!", config=config, env=env, timeout=1_200)
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     from asv.results import iter_results_for_machine
 
-    recorded = {r.env_vars.get("ECT_BENCH_DATABASE"): r for r in iter_results_for_machine(tmp_path / "results", "python-svc")}
+    recorded = {r.env_vars.get("ECT_BENCH_DATABASE"): r for r in iter_results_for_machine(tmp_path / "results", MACHINE)}
     assert set(recorded) == {"postgresql", "mariadb"}, recorded
     for database, one in recorded.items():
         key = "bench_throughput.UnaryBaseline.time_get_workflow"
@@ -135,9 +137,10 @@ def test_every_benchmark_has_a_verdict_entry():
 def test_committed_wall_clock_results_carry_statistics():
     """asv (pinned) stores the samples a track_ returns as {"samples": [...], "number": 1} with their
     statistics: every benchmark judged by statistics has samples in the newest result."""
-    from ect_perf.asv_results import latest_result, load_config
+    from ect_perf.asv_results import load_config, newest_result
+    from ect_perf.hosts import wall_clock_machines
 
-    result = latest_result(load_config(ROOT / "asv.conf.json"), "python-svc")
+    result = newest_result(load_config(ROOT / "asv.conf.json"), wall_clock_machines(ROOT / "results"))
     policy = json.loads((ROOT / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
     for name, entry in policy.items():
         if entry["judge"] != "statistics":
@@ -149,12 +152,39 @@ def test_committed_wall_clock_results_carry_statistics():
 
 
 def test_machine_registers_this_host_and_the_fixed_instructions_machine(asv_env):
-    from ect_perf import DEFAULT_MACHINE, INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
+    from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
 
     machines = json.loads((Path(asv_env["HOME"]) / ".asv-machine.json").read_text())
     assert machines[INSTRUCTIONS_MACHINE] == INSTRUCTIONS_MACHINE_INFO
-    host = machines[DEFAULT_MACHINE]
-    assert host["machine"] == DEFAULT_MACHINE and host["cpu"] and host["os"].startswith("Linux")
+    host = machines[MACHINE]
+    assert host["machine"] == MACHINE and host["cpu"] and host["os"].startswith("Linux")
+    assert host["os"].endswith(os.uname().release) and MACHINE.endswith(os.uname().release)
+    printed = subprocess.run([sys.executable, "-m", "ect_perf", "machine", "--print-name"], cwd=ROOT, env=asv_env,
+                             capture_output=True, text=True, check=True).stdout
+    assert printed == MACHINE + "\n"
+
+
+def test_targets_report_the_newest_commit_of_any_host(asv_env, tmp_path):
+    """A new host's run of HEAD, beside the committed results of earlier hosts: `targets` without
+    --machine reports it (HEAD is newer than any committed result), and names its machine."""
+    config = private_copy("asv.conf.json", tmp_path)
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    result = asv("run", "--python=same", "--machine", MACHINE, "--show-stderr", "--bench",
+                 r"UnaryBaseline\.time_get_workflow$", "--set-commit-hash", head_commit(), config=config, env=asv_env,
+                 timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    report = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--format", "json"],
+                         cwd=ROOT, env=asv_env, timeout=120)
+    assert json.loads(report.stdout)["machine"] == MACHINE, report.stdout[:500]
+    assert json.loads(report.stdout)["commit"] == head_commit()
+    earlier = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--machine",
+                           "python-svc"], cwd=ROOT, env=asv_env, timeout=120)
+    assert "(machine python-svc)" in earlier.stdout.splitlines()[0], earlier.stdout[:300]
+
+
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def test_committed_instruction_counts_form_one_series():
@@ -171,7 +201,7 @@ def test_committed_instruction_counts_form_one_series():
         assert all(name.startswith("bench_instructions.") for name in result["results"]), path.name
 
 
-ONE_BENCHMARK = ["--python=same", "--machine", "python-svc", "--show-stderr",
+ONE_BENCHMARK = ["--python=same", "--machine", MACHINE, "--show-stderr",
                  "--bench", r"^bench_latency\.TimeToFirstItem\."]
 # A benchmark that runs for seconds (up to 8 samples in 6 s): a test that disturbs it after its
 # server is up lands while it runs. TimeToFirstItem with --quick can be done within 0.3 s.
@@ -234,8 +264,8 @@ def interruptible_children():
 def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config):
     """Ctrl-C in the middle of a benchmark: asv stops, and every result file already saved (the
     committed history, copied in here) is byte for byte what it was."""
-    saved = private_config.parent / "results" / "python-svc"
-    shutil.copytree(ROOT / "results" / "python-svc", saved, dirs_exist_ok=True)
+    saved = private_config.parent / "results" / MACHINE
+    shutil.copytree(ROOT / "results" / "python-svc", saved, dirs_exist_ok=True)  # the earlier hosts' results
     # machine.json is asv's description of the host running it, rewritten by every run
     before = {path.name: path.read_bytes() for path in saved.iterdir() if path.name != "machine.json"}
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,

@@ -113,3 +113,13 @@ def test_the_speed_issues_bar_reads_every_row_from_the_committed_results():
     report = json.loads(targets("--targets", "benchmarks/targets-at-least.json", "--format", "json").stdout)
     assert [row["name"] for row in report["targets"]] == [entry["name"] for entry in listed]
     assert all(row["status"] in ("pass", "fail") for row in report["targets"]), report
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`python -m ect_perf targets | head -1`: the pipe closes before the table is written."""
+    process = subprocess.Popen([sys.executable, "-m", "ect_perf", "targets"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    process.stdout.close()  # before the interpreter has even started: every write fails
+    _, stderr = process.communicate(timeout=120)
+    assert stderr == b"", stderr.decode()[-2000:]
+    assert process.returncode == 1
