@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from asv.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE = "python-svc"
@@ -158,3 +159,19 @@ def test_each_database_server_draws_series_of_its_own(site):
     graphs = list(html.glob(f"graphs/**/{GRAPH}.json"))
     for database in ("null", "postgresql", "mariadb"):  # null: SQLite, asv.conf.json's
         assert any(f"env-ECT_BENCH_DATABASE-{database}" in path.parts for path in graphs), database
+
+
+def test_the_regressions_page_lists_no_higher_is_better_series(site):
+    """asv takes every upward step for a regression: on items/s it would list only speed-ups. The
+    thresholds in asv.conf.json keep exactly the higher-is-better benchmarks of verdicts.json (and
+    the RSS growth's page-sized noise) off the page; the published page then has none of them."""
+    html, _ = site
+    verdicts = json.loads((ROOT / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
+    higher = {name for name, entry in verdicts.items() if entry["better"] == "higher"}
+    config = Config.load(str(ROOT / "asv.conf.json"))
+    kept_off = {name for name in verdicts
+                if any(re.match(pattern, name) and threshold >= 1e6
+                       for pattern, threshold in config.regressions_thresholds.items())}
+    assert kept_off == higher
+    listed = {entry[0].split("(")[0] for entry in json.loads((html / "regressions.json").read_text())["regressions"]}
+    assert listed and not listed & higher, listed & higher
