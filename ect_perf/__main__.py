@@ -194,7 +194,6 @@ def _publish(args) -> int:
 
 def _targets(args) -> int:
     from ect_perf.asv_results import NoResults, latest_result, load_config, newest_result
-    from ect_perf.hosts import wall_clock_machines
     from ect_perf.targets import TargetsError, all_pass, default_targets_path, evaluate, load_targets, render
 
     try:
@@ -203,7 +202,7 @@ def _targets(args) -> int:
         if args.machine:
             result = latest_result(config, args.machine, args.commit, args.database)
         else:
-            result = newest_result(config, wall_clock_machines(config.results_dir), args.commit, args.database)
+            result = newest_result(config, commit=args.commit, database=args.database)
     except (NoResults, TargetsError) as exc:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2

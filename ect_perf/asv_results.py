@@ -9,6 +9,8 @@ from pathlib import Path
 from asv.config import Config
 from asv.results import iter_results_for_machine
 
+from ect_perf.hosts import wall_clock_machines
+
 
 class NoResults(LookupError):
     """There are no results to read; the message says where none were found."""
@@ -41,9 +43,13 @@ def latest_result(config: Config, machine: str, commit: str | None = None, datab
     return max(results, key=_newest)
 
 
-def newest_result(config: Config, machines: list[str], commit: str | None = None, database: str | None = None):
-    """latest_result over several machines (every host's wall-clock results): the newest commit,
-    and of a commit measured on several hosts, the latest run. Its .params["machine"] names the host."""
+def newest_result(config: Config, machines: list[str] | None = None, commit: str | None = None,
+                  database: str | None = None):
+    """latest_result over several machines (default: every host's wall-clock results): the newest
+    commit, and of a commit measured on several hosts, the latest run. Its .params["machine"] names
+    the host."""
+    if machines is None:
+        machines = wall_clock_machines(config.results_dir)
     found = []
     for machine in machines:
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import NoResults, load_config, newest_result
-from ect_perf.hosts import WALL_CLOCK_PREFIX, wall_clock_machines
+from ect_perf.hosts import WALL_CLOCK_PREFIX
 from ect_perf.targets import TargetsError, default_targets_path, evaluate, load_targets
 
 CALIBRATION = Path("docs") / "calibration.json"
@@ -53,7 +53,7 @@ def write(html_dir: Path, config_path: str) -> Path:
 def _targets(config, config_path: str) -> str:
     try:
         targets = load_targets(default_targets_path(config, config_path))
-        result = newest_result(config, wall_clock_machines(config.results_dir))
+        result = newest_result(config)
     except (NoResults, TargetsError) as exc:
         return f"<h2>Performance targets</h2><p>{escape(str(exc))}</p>"
     rows = [(r.target.name, r.target.goal,

@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 unset ECT_BENCH_DB_URL ECT_BENCH_LARGE_DB_URL ECT_BENCH_DATABASE  # other databases: asv.databases.conf.json (README)
 
-.venv/bin/python -m ect_perf machine
-machine="$(.venv/bin/python -m ect_perf machine --print-name)"
+machine="$(.venv/bin/python -m ect_perf machine --print-name)"  # registers it, and valgrind
+echo "asv machines: $machine (wall-clock), valgrind (instruction counts)"
 .venv/bin/asv run --machine valgrind --bench '^bench_instructions' --show-stderr HEAD^!
 .venv/bin/asv run --machine "$machine" --bench '^(?!bench_instructions)' --show-stderr HEAD^!
 .venv/bin/python -m ect_perf publish

@@ -268,8 +268,7 @@ def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config)
     shutil.copytree(ROOT / "results" / "python-svc", saved, dirs_exist_ok=True)  # the earlier hosts' results
     # machine.json is asv's description of the host running it, rewritten by every run
     before = {path.name: path.read_bytes() for path in saved.iterdir() if path.name != "machine.json"}
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    head = head_commit()
     # Interrupted as from a terminal (the whole group), again each second while asv runs, as a user
     # would: one Ctrl-C that lands while asv waits on its benchmark process can be absorbed, and a
     # short benchmark then finished and exited 0.
