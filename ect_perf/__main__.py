@@ -207,11 +207,16 @@ def _targets(args) -> int:
         print(f"ect_perf targets: {exc}", file=sys.stderr)
         return 2
 
-    def result_of(machine: str):  # the same commit on another machine (a target's "machine")
-        try:
-            return latest_result(config, machine, result.commit_hash, args.database)
-        except NoResults:
-            return None
+    def result_of(machine: str):
+        """The same commit on another machine (a target's "machine"), on the same database server,
+        else on SQLite: the instruction counts are SQLite's, the server's cost per item apart from
+        the database's."""
+        for database in dict.fromkeys([args.database, None]):
+            try:
+                return latest_result(config, machine, result.commit_hash, database)
+            except NoResults:
+                pass
+        return None
 
     rows = evaluate(result, targets, result_of)
     print(render(rows, result, args.format))

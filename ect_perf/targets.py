@@ -4,7 +4,8 @@
 
 The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
 another file of the same form (benchmarks/targets-at-least.json: the speed issue's bar). A target
-may name another asv machine, whose result of the same commit it reads (the instruction counts).
+may name another asv machine, whose result of the same commit it reads (the instruction counts;
+with --database, that machine's result on the same server, else SQLite's, and the row says which).
 Exit code: 0 when every target with a threshold passes, 1 when one fails or has no result, 2 when
 there are no results or the targets file is invalid.
 """
@@ -67,6 +68,8 @@ def _highest_level(found: dict) -> float | None:
 class Row:
     target: Target
     current: float | None
+    database: str | None = None  # of the result read; None: the report's own result
+
 
     @property
     def status(self) -> str:
@@ -108,7 +111,12 @@ def evaluate(result, targets: list[Target], result_of=lambda machine: None) -> l
     rows = []
     for target in targets:
         source = result if target.machine is None else result_of(target.machine)
-        rows.append(Row(target, None if source is None else target.value(source)))
+        if source is None:
+            rows.append(Row(target, None))
+            continue
+        database = source.env_vars.get(DATABASE_VARIABLE) or "sqlite"
+        own = result.env_vars.get(DATABASE_VARIABLE) or "sqlite"
+        rows.append(Row(target, target.value(source), None if database == own else database))
     return rows
 
 
@@ -138,13 +146,14 @@ def render(rows: list[Row], result, fmt: str) -> str:
                     {"name": r.target.name, "benchmark": r.target.benchmark, "machine": r.target.machine,
                      "target": r.target.goal,
                      "unit": r.target.unit, "current": None if r.status == "missing" else r.current,
-                     "status": r.status}
+                     "status": r.status, **({"database": r.database} if r.database else {})}
                     for r in rows
                 ],
             },
             indent=2,
         )
-    table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}", r.status) for r in rows]
+    table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}" + _read_on(r.database), r.status)
+             for r in rows]
     header = ("Metric", "Target", "Current", "Status")
     if fmt == "markdown":
         lines = [f"Performance targets at commit `{commit}`{on} (machine `{machine}`)", "", "| " + " | ".join(header) + " |",
@@ -156,6 +165,13 @@ def render(rows: list[Row], result, fmt: str) -> str:
     lines = [f"Performance targets at commit {commit}{on} (machine {machine})"]
     lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]]
     return "\n".join(lines)
+
+
+def _read_on(database: str | None) -> str:
+    """Marks a value read from another database's result: " (SQLite's count)"."""
+    if database is None:
+        return ""
+    return f" ({'SQLite' if database == 'sqlite' else database}'s count)"
 
 
 def default_targets_path(config, config_path: str | Path) -> Path:

@@ -123,3 +123,16 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     _, stderr = process.communicate(timeout=120)
     assert stderr == b"", stderr.decode()[-2000:]
     assert process.returncode == 1
+
+
+def test_on_a_database_server_the_instruction_rows_read_sqlites_counts():
+    """The counts are made on SQLite only: with --database the speed bar's instruction rows read the
+    same commit's SQLite counts, and say so, instead of showing as missing."""
+    report = targets("--database", "postgresql", "--targets", "benchmarks/targets-at-least.json", "--format", "json")
+    rows = json.loads(report.stdout)["targets"]
+    counted = [row for row in rows if row["machine"] == "valgrind"]
+    assert json.loads(report.stdout)["database"] == "postgresql" and counted
+    assert all(row["status"] in ("pass", "fail") and row["database"] == "sqlite" for row in counted), counted
+    assert all("database" not in row for row in rows if row["machine"] is None)
+    text = targets("--database", "postgresql", "--targets", "benchmarks/targets-at-least.json").stdout
+    assert text.count("(SQLite's count)") == len(counted)
