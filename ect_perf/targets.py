@@ -70,7 +70,6 @@ class Row:
     current: float | None
     database: str | None = None  # of the result read; None: the report's own result
 
-
     @property
     def status(self) -> str:
         if self.target.pass_if is None:
@@ -108,16 +107,20 @@ def load_targets(path: Path) -> list[Target]:
 def evaluate(result, targets: list[Target], result_of=lambda machine: None) -> list[Row]:
     """Each target's value in `result`, or, for a target naming a machine, in result_of(machine):
     that machine's result of the same commit (None when it has none: the target is missing)."""
+    own = _database(result)
     rows = []
     for target in targets:
         source = result if target.machine is None else result_of(target.machine)
         if source is None:
             rows.append(Row(target, None))
             continue
-        database = source.env_vars.get(DATABASE_VARIABLE) or "sqlite"
-        own = result.env_vars.get(DATABASE_VARIABLE) or "sqlite"
-        rows.append(Row(target, target.value(source), None if database == own else database))
+        rows.append(Row(target, target.value(source), None if _database(source) == own else _database(source)))
     return rows
+
+
+def _database(result) -> str:
+    """The database server a result was measured on: asv.databases.conf.json's variable, else SQLite."""
+    return result.env_vars.get(DATABASE_VARIABLE) or "sqlite"
 
 
 def all_pass(rows: list[Row]) -> bool:
@@ -140,7 +143,7 @@ def render(rows: list[Row], result, fmt: str) -> str:
             {
                 "commit": result.commit_hash,
                 "machine": machine,
-                "database": database or "sqlite",
+                "database": _database(result),
                 "all_pass": all_pass(rows),
                 "targets": [
                     {"name": r.target.name, "benchmark": r.target.benchmark, "machine": r.target.machine,
