@@ -129,13 +129,15 @@ class ServerProcess:
 
         return workflow_pb2_grpc.WorkflowServiceStub(self.channel(options))
 
-    def snapshot(self, timeout: float = 10.0) -> dict:
+    def snapshot(self, timeout: float = 10.0, collect: bool = False) -> dict:
         """The server's counters now (probe=True): gc collections per generation and, when the server
-        runs with PYTHONTRACEMALLOC=1, traced memory. Resets the traced peak for the next snapshot."""
+        runs with PYTHONTRACEMALLOC=1, traced memory. Resets the traced peak for the next snapshot.
+        `collect=True` runs a full garbage collection first: the traced memory is then what is still
+        reachable, without the garbage that happens to await the next collection."""
         assert self._probe_dir, "start the server with probe=True"
         self._snapshots += 1
         path = Path(self._probe_dir) / f"{self._snapshots}.json"
-        self.process.send_signal(signal.SIGUSR1)
+        self.process.send_signal(signal.SIGUSR2 if collect else signal.SIGUSR1)
         deadline = time.monotonic() + timeout
         while not path.exists():
             if time.monotonic() > deadline or self.process.poll() is not None:

@@ -2,8 +2,9 @@
 
 On SIGUSR1 it writes the interpreter's counters to $ECT_PROBE_DIR/<n>.json (n = 1, 2, ...): garbage
 collections per generation and, if tracemalloc is tracing (PYTHONTRACEMALLOC=1), the traced memory
-now and its peak since the previous snapshot. The write goes to a temporary name first, so the
-reader never sees half a file.
+now and its peak since the previous snapshot. SIGUSR2 does the same after a full collection, so that
+the traced memory holds only what is still reachable (the leak tests' reading). The write goes to a
+temporary name first, so the reader never sees half a file.
 """
 
 import gc
@@ -18,6 +19,8 @@ _taken = 0
 
 def _snapshot(signum, frame):
     global _taken
+    if signum == signal.SIGUSR2:
+        gc.collect()
     _taken += 1
     data = {"gc_collections": [generation["collections"] for generation in gc.get_stats()]}
     if tracemalloc.is_tracing():
@@ -31,3 +34,4 @@ def _snapshot(signum, frame):
 
 if _directory:
     signal.signal(signal.SIGUSR1, _snapshot)
+    signal.signal(signal.SIGUSR2, _snapshot)
