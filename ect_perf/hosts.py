@@ -4,8 +4,9 @@ asv keeps one result per machine name and commit: measuring a commit again under
 replaces the earlier result. Hosts of this machine kind differ up to 2.8x in speed, so each host
 records its wall-clock results under a name of its own, made of what tells these hosts apart (CPU
 vendor, family and model, kernel build): a new host adds its own series and re-measures any commit
-without erasing another host's. Results recorded before per-host names stay under the shared name
-`python-svc`, where asv still draws one series per host description (CPU, kernel).
+without erasing another host's. Results recorded before per-host names, under the shared name
+`python-svc`, are kept in results-earlier-hosts/ and not published: there one host's run of a commit
+replaced another's, and campaigns on one host drew steps on unchanged code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import platform
 import re
 from pathlib import Path
 
-WALL_CLOCK_PREFIX = "python-svc"  # the shared name of the earlier results, and every host name's prefix
+WALL_CLOCK_PREFIX = "python-svc"  # every host name's prefix (and the earlier results' shared name)
 VENDORS = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}
 
 

@@ -33,8 +33,7 @@ def series_kind(name: str, unit: str) -> str:
                 f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host and environment moved two "
                 f"of them by about 2% (the unary call's server, the stream's client), the others agree "
                 f"within 1%")
-    per_host = (f"one series per host (machines {WALL_CLOCK_PREFIX}-CPU-KERNEL; the earlier results under "
-                f"{WALL_CLOCK_PREFIX}, where asv draws a line per host description)")
+    per_host = f"one series per host (machines {WALL_CLOCK_PREFIX}-CPU-KERNEL)"
     if name.split(".")[-1].startswith("peakmem_"):
         return f"nearly host-independent: peak resident memory; {per_host}"
     return f"wall-clock: {per_host}"

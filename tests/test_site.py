@@ -21,7 +21,16 @@ import pytest
 from asv.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-MACHINE = "python-svc"
+
+
+def _longest_wall_clock_series() -> str:
+    from ect_perf.hosts import wall_clock_machines
+
+    machines = wall_clock_machines(ROOT / "results")
+    return max(machines, key=lambda name: len(list((ROOT / "results" / name).glob("*.json"))), default="(none)")
+
+
+MACHINE = _longest_wall_clock_series()  # the host with the most committed commits
 GRAPH = "bench_throughput.StreamThroughput.time_drain_stream"
 STREAMING = [GRAPH, "bench_throughput.StreamThroughput.track_items_per_second",
              "bench_latency.TimeToFirstItem.track_first_item_ms",
@@ -174,4 +183,33 @@ def test_the_regressions_page_lists_no_higher_is_better_series(site):
                        for pattern, threshold in config.regressions_thresholds.items())}
     assert kept_off == higher
     listed = {entry[0].split("(")[0] for entry in json.loads((html / "regressions.json").read_text())["regressions"]}
-    assert listed and not listed & higher, listed & higher
+    assert not listed & higher, listed & higher
+
+
+def changes_the_service(before: str | None, after: str) -> bool:
+    """Whether a commit in (before, after] changed ect_service/ or protos/ (before None: up to after)."""
+    span = f"{before}..{after}" if before else after
+    changed = subprocess.run(["git", "log", "--format=%H", span, "--", "ect_service", "protos"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    return bool(changed.strip())
+
+
+def test_changes_the_service_tells_service_commits_from_the_rest():
+    assert changes_the_service("a96b018^", "a96b018")  # the stream unpacks each row
+    assert not changes_the_service("8694d3a^", "8694d3a")  # results only
+    assert not changes_the_service("d18ac96", "9f579db")  # targets, results and a tidy of ect_perf
+
+
+def test_every_step_on_the_regressions_page_is_at_a_service_change(site):
+    """A step in a published series lies between two measured commits; some commit between them must
+    have changed the service, else the step is the host's or the campaign's, not the code's."""
+    html, _ = site
+    index = json.loads((html / "index.json").read_text())
+    commit = index["revision_to_hash"]
+    for name, graph, _params, _index, _last, _best, jumps in json.loads(
+            (html / "regressions.json").read_text())["regressions"]:
+        measured = sorted(point[0] for point in json.loads((html / graph).read_text())
+                          if point[1] is not None)
+        for before, after, *_ in jumps:
+            before = before if before is not None else max((rev for rev in measured if rev < after), default=None)
+            assert changes_the_service(commit.get(str(before)), commit[str(after)]), (name, graph, before, after)
