@@ -176,10 +176,15 @@ def test_targets_report_the_newest_commit_of_any_host(asv_env, tmp_path):
                          cwd=ROOT, env=asv_env, timeout=120)
     assert json.loads(report.stdout)["machine"] == MACHINE, report.stdout[:500]
     assert json.loads(report.stdout)["commit"] == head_commit()
-    earlier_host = min(set(wall_clock_machines(ROOT / "results")) - {MACHINE})
+    earlier_host = an_earlier_host()
     earlier = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--machine",
                            earlier_host], cwd=ROOT, env=asv_env, timeout=120)
     assert f"(machine {earlier_host})" in earlier.stdout.splitlines()[0], earlier.stdout[:300]
+
+
+def an_earlier_host() -> str:
+    """A committed wall-clock series of another host than this one."""
+    return min(set(wall_clock_machines(ROOT / "results")) - {MACHINE})
 
 
 def head_commit() -> str:
@@ -265,7 +270,7 @@ def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config)
     """Ctrl-C in the middle of a benchmark: asv stops, and every result file already saved (the
     committed history, copied in here) is byte for byte what it was."""
     saved = private_config.parent / "results" / MACHINE
-    earlier_host = min(set(wall_clock_machines(ROOT / "results")) - {MACHINE})
+    earlier_host = an_earlier_host()
     shutil.copytree(ROOT / "results" / earlier_host, saved, dirs_exist_ok=True)  # an earlier host's results
     # machine.json is asv's description of the host running it, rewritten by every run
     before = {path.name: path.read_bytes() for path in saved.iterdir() if path.name != "machine.json"}

@@ -16,7 +16,7 @@ import grpc
 
 from benchmarks.harness import ServerProcess
 from conftest import ONLINE_USERS
-from test_metrics import service_copy
+from injected import service_copy
 from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
@@ -112,7 +112,7 @@ def measured_churn(url: str, path: Path, warm_up: int, rounds: int) -> dict:
 def test_a_thousand_streams_again_and_again(churn_database):
     url, path = churn_database
     seen = measured_churn(url, path, WARM_UP_ROUNDS, CHURN_ROUNDS)
-    streams, errors, before, after, grown = (seen[key] for key in ("streams", "errors", "before", "after", "grown"))
+    streams, errors, before, after, grown = seen["streams"], seen["errors"], seen["before"], seen["after"], seen["grown"]
     print(f"\nchurn: {CHURN_ROUNDS} rounds of {STREAMS} concurrent streams ({streams} streams) in {seen['seconds']:.0f} s, "
           f"{len(errors)} errors; before {before}; after {after}; Python heap grew {grown / 1024:.0f} KiB")
     assert errors[:5] == []

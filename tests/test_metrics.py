@@ -10,7 +10,6 @@ gain from the second worker.
 """
 
 import asyncio
-import shutil
 import statistics
 from pathlib import Path
 
@@ -24,19 +23,9 @@ from benchmarks.harness import ServerProcess
 from benchmarks.recommended import batch_items
 from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2
+from injected import service_copy
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def service_copy(tmp_path: Path, module: str, old: str, new: str) -> Path:
-    """A copy of ect_service with `old` replaced by `new` in `module`; returns the folder holding it."""
-    tmp_path = tmp_path / "injected"
-    shutil.copytree(ROOT / "ect_service", tmp_path / "ect_service", ignore=shutil.ignore_patterns("__pycache__"))
-    path = tmp_path / "ect_service" / module
-    source = path.read_text()
-    assert old in source, f"the injection no longer applies to {module}: update this test"
-    path.write_text(source.replace(old, new))
-    return tmp_path
 
 
 def real_and_injected(benchmark_class, url: str, measure, monkeypatch, tmp_path: Path,
