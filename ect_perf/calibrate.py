@@ -6,7 +6,8 @@ In a temporary clone of the repository (the checkout, its results/ and html/ are
 one commit per scenario goes on top of REV, each a child of REV:
 
   aa            an empty commit: the same service code, so any alarm is a false one;
-  instructions  `user_item()` redefined to burn about P% more CPU instructions per streamed item;
+  instructions  `user_item()` redefined to burn about P% more CPU instructions per streamed item
+                (P% of the stream server's count at REV, or at its newest counted ancestor);
   wall          `user_item()` redefined to sleep every 100th item for W% of the time the last 100
                 took: about W% more wall-clock time on any host, no CPU work beyond one call per item.
 
@@ -31,25 +32,29 @@ import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from asv.results import iter_results_for_machine
 from asv.util import load_json
 
+from ect_perf import INSTRUCTIONS_MACHINE
+from ect_perf.asv_results import values
 from ect_perf.gate import Report, _rev_parse, run_gate
 from ect_perf.hosts import host_machine
 
 SCENARIOS = ("aa", "instructions", "wall")
 SERVICER = Path("ect_service") / "servicer.py"
 
-# The injected amounts are computed from these approximations; nothing is measured at run time (the
-# report shows the ratios the benchmarks measured instead).
-SERVER_INSTRUCTIONS_PER_ITEM = 121_500  # the server's instructions per streamed item (StreamInstructions, 400cb57)
-# What the patch adds per item: the wrapper's call (WRAPPER_INSTRUCTIONS) and each turn of
+# The instructions scenario is sized against the stream server's instructions per item as counted
+# at REV (or at its newest counted ancestor) in the checkout's results/valgrind, so "+2%" stays 2%
+# as the service gets faster (121,500 at 400cb57, 109,300 at 89ee532). What the patch adds per item
+# are approximations: the wrapper's call (WRAPPER_INSTRUCTIONS) and each turn of
 # `for _ in range(K): pass` (LOOP_INSTRUCTIONS). Counted under cachegrind around user_item, 20,000
 # calls: the wrapper 1,313, 20 turns 2,455 more, 100 turns 10,103 more. In the server, 20 turns
 # added 3,480 (400cb57, 2.87% of its count, calibrate --runs 10), where these figures predict
 # 3,770: scaled to that, about 1,200 and 113.
+STREAM_COUNT = "bench_instructions.StreamInstructions.track_instructions_per_item"
 WRAPPER_INSTRUCTIONS = 1_200
 LOOP_INSTRUCTIONS = 113
 SLEEP_EVERY = 100  # items between two sleeps of the wall scenario
@@ -64,18 +69,48 @@ class CalibrationError(RuntimeError):
     """A calibration that cannot start (no user_item to patch, a git failure); one-line message."""
 
 
-def loop_iterations(percent: float) -> int:
-    """Loop turns that, with the wrapper's own cost, add about `percent`% of the server's
+@dataclass(frozen=True)
+class Reference:
+    """What the instructions scenario is sized against: the stream server's instructions per item,
+    counted at `commit`."""
+
+    per_item: float
+    commit: str
+
+
+def loop_iterations(percent: float, per_item: float) -> int:
+    """Loop turns that, with the wrapper's own cost, add about `percent`% of `per_item`, the server's
     instructions per item (rounded half up; at least 1, so below about 1% the wrapper alone
-    decides): 2% of 121,500 = 2,430 = 1,200 + 11 turns of 113."""
-    wanted = percent / 100 * SERVER_INSTRUCTIONS_PER_ITEM - WRAPPER_INSTRUCTIONS
+    decides): 2% of 109,300 = 2,186 = 1,200 + 9 turns of 113 (2,217: +2.03%)."""
+    wanted = percent / 100 * per_item - WRAPPER_INSTRUCTIONS
     return max(1, int(wanted / LOOP_INSTRUCTIONS + 0.5))
 
 
-def instructions_patch(percent: float) -> str:
+def counted_reference(config_path: Path, rev_hash: str) -> Reference:
+    """The stream server's count at REV, else at its newest counted ancestor, from the checkout's
+    committed results (asv machine INSTRUCTIONS_MACHINE); CalibrationError when none of them is counted."""
+    root = config_path.resolve().parent
+    config = load_json(str(config_path), js_comments=True)
+    results_dir = root / config.get("results_dir", "results")
+    counted = {}
+    if (results_dir / INSTRUCTIONS_MACHINE / "machine.json").is_file():
+        for result in iter_results_for_machine(str(results_dir), INSTRUCTIONS_MACHINE):
+            per_item = values(result, STREAM_COUNT).get(("server",))
+            if per_item:
+                counted[result.commit_hash] = per_item
+    for commit in _git(root, "rev-list", rev_hash).split():
+        if commit in counted:
+            return Reference(counted[commit], commit)
+    raise CalibrationError(f"no instruction count of {rev_hash[:8]} or of any commit before it in "
+                           f"{results_dir.name}/{INSTRUCTIONS_MACHINE}/ to size the instructions scenario against: "
+                           f"count one (asv run --machine {INSTRUCTIONS_MACHINE} --bench ^bench_instructions "
+                           f"{rev_hash[:8]}^!) or leave the scenario out")
+
+
+def instructions_patch(percent: float, per_item: float) -> str:
     """Redefines user_item: the stream and buffered calls look it up as a module global at each
     call, so the redefinition is what they run. The extra call costs a few hundred instructions."""
-    turns = loop_iterations(percent)
+    turns = loop_iterations(percent, per_item)
     return f'''
 
 # ect_perf calibrate: about {percent:g}% more CPU instructions per item ({turns} empty loop turns).
@@ -145,17 +180,22 @@ class Options:
     min_detection: dict[str, float] = field(default_factory=lambda: {"instructions": 1.0, "wall": 0.8})
     machine: str = field(default_factory=host_machine)  # this host's wall-clock machine
     config_path: Path = Path("asv.conf.json")
+    reference: Reference | None = None  # set by calibrate() when the instructions scenario runs
+
+    def turns(self) -> int:
+        return loop_iterations(self.instructions_percent, self.reference.per_item)
 
     def patch(self, scenario: str) -> str | None:
         if scenario == "instructions":
-            return instructions_patch(self.instructions_percent)
+            return instructions_patch(self.instructions_percent, self.reference.per_item)
         if scenario == "wall":
             return wall_patch(self.wall_percent)
         return None
 
     def injected(self, scenario: str) -> str:
         if scenario == "instructions":
-            return f"+{self.instructions_percent:g}% instructions/item ({loop_iterations(self.instructions_percent)} loop turns)"
+            return (f"+{self.instructions_percent:g}% instructions/item ({self.turns()} loop turns; "
+                    f"{self.reference.per_item:,.0f} counted at {self.reference.commit[:8]})")
         if scenario == "wall":
             return f"+{self.wall_percent:g}% wall time (sleeps {self.wall_percent:g}% of each {SLEEP_EVERY} items' time)"
         return "nothing (A/A)"
@@ -219,6 +259,8 @@ def calibrate(options: Options) -> Calibration:
     """Raises BadRevision, PolicyError (the clone's verdicts.json) and CalibrationError."""
     root = options.config_path.resolve().parent
     rev_hash = _rev_parse(root, options.rev)
+    if "instructions" in options.scenarios:
+        options = replace(options, reference=counted_reference(options.config_path, rev_hash))
     env_dir = _env_dir(options.config_path)
     with tempfile.TemporaryDirectory(prefix="ect-calibrate-") as scratch:
         clone = Path(scratch) / "repo"
@@ -336,7 +378,8 @@ def as_json(calibration: Calibration) -> str:
         "rev": options.rev, "rev_hash": calibration.rev_hash, "runs": options.runs,
         "exit_code": calibration.code, "commits": calibration.commits,
         "injected": {"instructions_percent": options.instructions_percent,
-                     "loop_iterations": loop_iterations(options.instructions_percent),
+                     **({"loop_iterations": options.turns(), "server_instructions_per_item": options.reference.per_item,
+                         "counted_at": options.reference.commit} if options.reference else {}),
                      "wall_percent": options.wall_percent,
                      "sleep_every_items": SLEEP_EVERY},
         "scenarios": [{

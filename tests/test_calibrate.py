@@ -37,17 +37,45 @@ def patched_servicer(tmp_path: Path, patch: str, name: str):
 
 def test_amounts_are_as_documented():
     # 5% of 121,500 instructions per item, less the wrapper's 1,200, at 113 a loop turn: 43.1.
-    assert loop_iterations(5) == 43
-    assert loop_iterations(2) == 11  # the goal: a 2% change caught
-    assert loop_iterations(10) == 97
-    assert loop_iterations(0.01) == 1  # below the wrapper's own cost
+    assert loop_iterations(5, 121_500) == 43
+    assert loop_iterations(2, 121_500) == 11  # the goal: a 2% change caught
+    assert loop_iterations(10, 121_500) == 97
+    assert loop_iterations(2, 109_300) == 9  # a faster service: fewer turns make the same 2%
+    assert loop_iterations(0.01, 121_500) == 1  # below the wrapper's own cost
+
+
+def first_counted(rev: str) -> tuple[str, float]:
+    """The first commit of `git rev-list rev` with a committed instruction count, read from its file."""
+    files = {path.name[:8]: path for path in (ROOT / "results" / "valgrind").glob("*-*.json")}
+    for commit in git(ROOT, "rev-list", rev).split():
+        if commit[:8] in files:
+            result = json.loads(files[commit[:8]].read_text())["results"][calibrate.STREAM_COUNT]
+            return commit, result[0][result[1][0].index("'server'")]
+    raise AssertionError(f"no commit before {rev} is counted")
+
+
+@pytest.mark.parametrize("rev", ["HEAD", "HEAD~1"])
+def test_the_reference_is_the_newest_count_at_or_before_rev(rev):
+    commit, per_item = first_counted(rev)
+    reference = calibrate.counted_reference(ROOT / "asv.conf.json", git(ROOT, "rev-parse", rev))
+    assert (reference.commit, reference.per_item) == (commit, pytest.approx(per_item))
+
+
+def test_a_revision_without_any_count_is_refused(tmp_path):
+    (tmp_path / "asv.conf.json").write_text((ROOT / "asv.conf.json").read_text())
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, *calibrate.GIT_USER, "commit", "-qm", "no results")
+    rev = git(tmp_path, "rev-parse", "HEAD")
+    with pytest.raises(CalibrationError, match=f"no instruction count of {rev[:8]} or of any commit before it"):
+        calibrate.counted_reference(tmp_path / "asv.conf.json", rev)
 
 
 def test_instructions_patch_returns_the_same_message(tmp_path):
-    module = patched_servicer(tmp_path, instructions_patch(5), "calibration_instructions_servicer")
+    module = patched_servicer(tmp_path, instructions_patch(5, 121_500), "calibration_instructions_servicer")
     assert module.user_item is not module._calibration_user_item  # redefined
     assert module.user_item(ROW) == servicer.user_item(ROW)
-    assert f"range({loop_iterations(5)})" in (tmp_path / "servicer.py").read_text()
+    assert f"range({loop_iterations(5, 121_500)})" in (tmp_path / "servicer.py").read_text()
 
 
 class FakeClock:
@@ -111,7 +139,7 @@ def test_a_servicer_without_user_item_is_refused(tmp_path):
     path = tmp_path / "servicer.py"
     path.write_text("def item_of(row):\n    return row\n")
     with pytest.raises(CalibrationError, match=r"has no `def user_item\(`"):
-        inject(path, instructions_patch(5))
+        inject(path, instructions_patch(5, 121_500))
     assert path.read_text() == "def item_of(row):\n    return row\n"
 
 
@@ -130,7 +158,7 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
     clone = tmp_path / "clone"
     calibrate._clone(origin, rev, clone)
     commits = {name: calibrate._commit(clone, rev, name, patch) for name, patch in
-               [("aa", None), ("instructions", instructions_patch(5)), ("wall", wall_patch(10))]}
+               [("aa", None), ("instructions", instructions_patch(5, 121_500)), ("wall", wall_patch(10))]}
     for name, commit in commits.items():
         assert git(clone, "rev-parse", f"{commit}^") == rev, name
     assert git(clone, "diff", "--name-only", rev, commits["aa"]) == ""
@@ -164,7 +192,7 @@ def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0,
 
 
 def calibration(aa_codes, instructions_runs, **options):
-    from ect_perf.calibrate import Calibration, Options, Tally
+    from ect_perf.calibrate import Calibration, Options, Reference, Tally
 
     aa = Tally("aa", "StreamInstructions|StreamThroughput", injected=False)
     for code in aa_codes:
@@ -172,7 +200,8 @@ def calibration(aa_codes, instructions_runs, **options):
     injected = Tally("instructions", "StreamInstructions", injected=True)
     for code, verdict, ratio in instructions_runs:
         injected.add(gate_report(code, verdict, ratio))
-    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), **options)
+    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), reference=Reference(121_500, "c" * 40),
+                   **options)
     return Calibration(opts, "0123456789abcdef", {"aa": "a" * 40, "instructions": "b" * 40}, [aa, injected])
 
 
@@ -194,10 +223,11 @@ def test_calibration_report():
     assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
     assert ("| aa | nothing (A/A) | `StreamInstructions\\|StreamThroughput` | 2 | 1 | 0 | exit 3 "
             "| false alarms 0/2 | ≤ 0 | `StreamInstructions.track_instructions_per_item` 1 |") in text
-    assert "| instructions | +5% instructions/item (43 loop turns) |" in text
+    assert "| instructions | +5% instructions/item (43 loop turns; 121,500 counted at cccccccc) |" in text
     assert "| detected 2/2 | ≥ 100% | `StreamInstructions.track_instructions_per_item` 1.05 |" in text
     data = json.loads(calibrate.as_json(result))
     assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 43
+    assert (data["injected"]["server_instructions_per_item"], data["injected"]["counted_at"]) == (121_500, "c" * 40)
     aa, injected = data["scenarios"]
     assert (aa["exit_codes"], aa["false_alarms"], aa["errors"]) == ([0, 3], 0, 1)
     assert (injected["detected"], injected["passed"]) == (2, True)
