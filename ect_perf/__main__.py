@@ -12,6 +12,18 @@ from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
 from ect_perf.hosts import WALL_CLOCK_PREFIX, host_machine
 
 
+# calibrate's scenarios, the gate's --bench of each (None: every benchmark) and the share of an
+# injected scenario's runs to be caught: ect_perf.calibrate.Options' defaults, written out here so
+# that building the parser does not import asv (tests/test_calibrate.py checks they agree).
+CALIBRATE_BENCH = {
+    "aa": None, "instructions": r"\.StreamInstructions", "wall": r"\.StreamThroughput",
+    "recommended-instructions": "RecommendedStreamInstructions", "recommended-wall": "RecommendedStreamThroughput",
+    "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
+}
+CALIBRATE_MIN_DETECTION = {"instructions": 1.0, "wall": 0.8, "recommended-instructions": 1.0,
+                           "recommended-wall": 0.8, "first-item": 0.8}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -44,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--database", help="the results of this database server (an ECT_BENCH_DATABASE of "
                                             "asv.databases.conf.json, e.g. postgresql); default: SQLite's")
 
-    gate = commands.add_parser("gate", help="compare two revisions with asv continuous; non-zero when worse")
+    gate = commands.add_parser("gate", help="compare two revisions with asv; confirm wall-clock suspects; "
+                                            "non-zero when worse")
     gate.add_argument("base", help="the revision to compare against, e.g. origin/main")
     gate.add_argument("head", nargs="?", default="HEAD", help="the revision under test (default: %(default)s)")
     gate.add_argument("--factor", type=_factor,
@@ -55,34 +68,42 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--markdown", type=Path, help="also write the Markdown summary to this file")
     gate.add_argument("--json", type=Path, help="write the comparison as JSON to this file")
     gate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+    gate.add_argument("--confirm-pairs", type=_positive_int,
+                      help="interleaved pairs of processes each suspect is measured again with (default: as "
+                           "many as the exact test needs for the number of suspects, at least 5)")
 
     calibrate = commands.add_parser(
         "calibrate", help="run the gate on A/A and injected-slowdown commits: false alarms and detection rates",
-        description="In a temporary clone, commit on top of REV an unchanged service (aa), +P% CPU "
-                    "instructions per streamed item (instructions) and +W% wall-clock time per item "
-                    "(wall), run the gate REV against each --runs times and count its exit codes. Exit "
-                    "0 when the goals are met, 1 when not, 2 on errors.")
+        description="In a temporary clone, commit on top of REV an unchanged service (aa) and one slowdown per "
+                    "injected scenario: +P% CPU instructions per item of the stream (instructions) and of the "
+                    "recommended read (recommended-instructions), +W% wall-clock time per item of each "
+                    "(wall, recommended-wall), +F% time to the first message of both (first-item); run the "
+                    "gate REV against each --runs times, count its exit codes and measure each injection's "
+                    "size. Exit 0 when the goals are met, 1 when not, 2 on errors.")
     calibrate.add_argument("rev", nargs="?", default="HEAD", help="the revision to calibrate on (default: %(default)s)")
     calibrate.add_argument("--runs", type=_positive_int, default=10, help="gate runs per scenario (default: %(default)s)")
-    calibrate.add_argument("--scenarios", type=_scenarios, default="aa,instructions,wall",
-                           help="comma-separated, of aa, instructions, wall (default: %(default)s)")
-    calibrate.add_argument("--aa-bench", type=_regex, default="StreamInstructions|StreamThroughput",
-                           help="the gate's --bench for aa (default: %(default)s)")
-    calibrate.add_argument("--instructions-bench", type=_regex, default="StreamInstructions",
-                           help="the gate's --bench for instructions (default: %(default)s)")
-    calibrate.add_argument("--wall-bench", type=_regex, default="StreamThroughput",
-                           help="the gate's --bench for wall (default: %(default)s)")
+    calibrate.add_argument("--scenarios", type=_scenarios, default=",".join(CALIBRATE_BENCH),
+                           help=f"comma-separated, of {', '.join(CALIBRATE_BENCH)} (default: all)")
+    for scenario, bench in CALIBRATE_BENCH.items():
+        calibrate.add_argument(f"--{scenario}-bench", type=_regex, default=bench,
+                               help=f"the gate's --bench for {scenario} (default: "
+                                    f"{'every benchmark' if bench is None else bench.replace('%', '%%')})")
     calibrate.add_argument("--instructions-percent", type=_positive_float, default=5.0,
-                           help="CPU instructions added per streamed item, %% (default: %(default)s)")
+                           help="CPU instructions added per item of the stream, %% (default: %(default)s)")
+    calibrate.add_argument("--recommended-instructions-percent", type=_positive_float, default=2.0,
+                           help="CPU instructions added per item of the recommended read, %% (default: %(default)s)")
     calibrate.add_argument("--wall-percent", type=_positive_float, default=10.0,
-                           help="wall-clock time added per streamed item, %% (default: %(default)s)")
-    calibrate.add_argument("--max-false-alarms", type=_non_negative_int, default=0,
-                           help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10' "
+                           help="wall-clock time added per item of the stream (wall) and of the recommended read "
+                                "(recommended-wall), %% (default: %(default)s)")
+    calibrate.add_argument("--first-item-percent", type=_positive_float, default=10.0,
+                           help="time added to the first message of both reads, %% of the server's time to it "
                                 "(default: %(default)s)")
-    calibrate.add_argument("--min-detection-instructions", type=_fraction, default=1.0,
-                           help="share of instructions runs that must be caught (default: %(default)s)")
-    calibrate.add_argument("--min-detection-wall", type=_fraction, default=0.8,
-                           help="share of wall runs that must be caught (default: %(default)s)")
+    calibrate.add_argument("--max-false-alarms", type=_non_negative_int, default=0,
+                           help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10'; every "
+                                "other aa run must exit 0 (default: %(default)s)")
+    for scenario, share in CALIBRATE_MIN_DETECTION.items():
+        calibrate.add_argument(f"--min-detection-{scenario}", type=_fraction, default=share,
+                               help=f"share of {scenario} runs that must be caught (default: %(default)s)")
     calibrate.add_argument("--machine", default=host_machine(),
                            help="asv machine name (default: this host's, %(default)s)")
     calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
@@ -232,7 +253,7 @@ def _gate(args) -> int:
         return 2
     try:
         return gate(args.base, args.head, args.factor, args.machine, args.bench, Path(args.config),
-                    args.markdown, args.json)
+                    args.markdown, args.json, confirm_pairs=args.confirm_pairs)
     except (BadRevision, PolicyError) as exc:
         print(f"ect_perf gate: {exc}", file=sys.stderr)
         return 2
@@ -248,10 +269,13 @@ def _calibrate(args) -> int:
         return 2
     options = Options(
         rev=args.rev, runs=args.runs, scenarios=args.scenarios,
-        bench={"aa": args.aa_bench, "instructions": args.instructions_bench, "wall": args.wall_bench},
-        instructions_percent=args.instructions_percent, wall_percent=args.wall_percent,
+        bench={name: getattr(args, f"{name.replace('-', '_')}_bench") for name in CALIBRATE_BENCH},
+        instructions_percent=args.instructions_percent,
+        recommended_instructions_percent=args.recommended_instructions_percent,
+        wall_percent=args.wall_percent, first_item_percent=args.first_item_percent,
         max_false_alarms=args.max_false_alarms,
-        min_detection={"instructions": args.min_detection_instructions, "wall": args.min_detection_wall},
+        min_detection={name: getattr(args, f"min_detection_{name.replace('-', '_')}")
+                       for name in CALIBRATE_MIN_DETECTION},
         machine=args.machine, config_path=Path(args.config),
     )
     try:

@@ -1,25 +1,40 @@
 """Calibrate the gate: how often it cries wolf, and whether it catches slowdowns of a known size.
 
-    python -m ect_perf calibrate [REV] [--runs 10] [--scenarios aa,instructions,wall] [--json F] [--markdown F]
+    python -m ect_perf calibrate [REV] [--runs 10] [--scenarios aa,instructions,...] [--json F] [--markdown F]
 
 In a temporary clone of the repository (the checkout, its results/ and html/ are never touched),
-one commit per scenario goes on top of REV, each a child of REV:
+one commit per scenario goes on top of REV, each a child of REV. An injected scenario appends code
+to ect_service/servicer.py that redefines a function the calls look up at run time (first-item:
+wraps two methods of the servicer class before grpc takes them); the messages stay the same.
 
-  aa            an empty commit: the same service code, so any alarm is a false one;
-  instructions  `user_item()` redefined to burn about P% more CPU instructions per streamed item
-                (P% of the stream server's count at REV, or at its newest counted ancestor);
-  wall          `user_item()` redefined to sleep every 100th item for W% of the time the last 100
-                took: about W% more wall-clock time on any host, no CPU work beyond one call per item.
+  aa                        an empty commit: the same service code, so any alarm is a false one;
+  instructions              `user_item()` (GetUsersOnlineStream, GetUsersOnline) burns about P% more
+                            CPU instructions per item (--instructions-percent): P% of the stream
+                            server's count at REV, or at its newest counted ancestor;
+  wall                      `user_item()` sleeps every 100th item for W% (--wall-percent) of the time
+                            the last 100 took: about W% more wall-clock time on any host, no CPU work;
+  recommended-instructions  `user_columns_pages()`, each page of the recommended read (StreamUsersOnline
+                            with columns), burns about R% (--recommended-instructions-percent) of that
+                            read server's count at REV (or its newest counted ancestor) per row;
+  recommended-wall          `user_columns_pages()` sleeps, after each page, W% of the time since the
+                            previous page;
+  first-item                GetUsersOnlineStream and StreamUsersOnline wait, before their first
+                            message, F% (--first-item-percent) of the time the call took to get it
+                            ready (the server's time: the client's and grpc's share is not in it).
 
 Then the gate compares REV with each commit `--runs` times, each scenario with its own benchmark
-selection. A false alarm is an aa run exiting 1; a detection is an injected run exiting 1 with a
-benchmark of the scenario regressed; runs exiting 2 or 3 are errors. Exit code: 0 when false
-alarms <= --max-false-alarms and every detection rate meets its minimum, 1 otherwise, 2 on errors.
+selection: aa every benchmark (unless narrowed), an injected scenario the benchmarks it should
+move. A false alarm is an aa run exiting 1, and the A/A goal is every run exiting 0 but for at
+most --max-false-alarms; a detection is an injected run exiting 1 with a benchmark of its selection
+regressed. Each injected scenario's measured size is the median over its runs of how much slower
+its own rows read (SIZE_ROWS); a wall-clock injection's should lie within SIZE_TOLERANCE of what
+it asked (8-12% for 10%): that is reported, not judged. Exit code: 0 when every goal is met, 1
+otherwise, 2 when a gate run exited 2 or 3.
 
 The asv environments are the checkout's (by its asv.conf.json), so builds stay cached there: do not
-run another asv on them meanwhile. Unless the environment sets ECT_BENCH_INSTRUCTION_CALLS, only the
-stream's instructions are counted (bench_instructions.py; the other calls' benchmarks skip): the
-scenarios judge the stream, and the count takes a third of the time.
+run another asv on them meanwhile. bench_instructions.py counts only the calls whose counts a
+scenario selects (ECT_BENCH_INSTRUCTION_CALLS; every call for aa's default selection), unless the
+environment sets that variable: a count takes minutes per call.
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,39 +56,72 @@ from asv.util import load_json
 
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
-from ect_perf.gate import Report, _rev_parse, run_gate
+from ect_perf.gate import Comparison, Report, rev_parse, run_gate
 from ect_perf.hosts import host_machine
 
-SCENARIOS = ("aa", "instructions", "wall")
+SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommended-wall", "first-item")
 SERVICER = Path("ect_service") / "servicer.py"
+# What each scenario's patch redefines: a servicer without it cannot be calibrated on that scenario.
+REDEFINES = {
+    "instructions": ("user_item",), "wall": ("user_item",),
+    "recommended-instructions": ("user_columns_pages",), "recommended-wall": ("user_columns_pages",),
+    "first-item": ("GetUsersOnlineStream", "StreamUsersOnline"),
+}
 
-# The instructions scenario is sized against the stream server's instructions per item as counted
-# at REV (or at its newest counted ancestor) in the checkout's results/valgrind, so "+2%" stays 2%
-# as the service gets faster (121,500 at 400cb57, 109,300 at 89ee532). What the patch adds per item
-# are approximations: the wrapper's call (WRAPPER_INSTRUCTIONS) and each turn of
+# The instructions scenarios are sized against the server's instructions per item as counted at
+# REV (or at its newest counted ancestor) in the checkout's results/valgrind, so "+2%" stays 2% as
+# the service gets faster (the stream's 121,500 at 400cb57, 109,300 at 89ee532). What the patch adds
+# per item are approximations: the wrapper's call (WRAPPER_INSTRUCTIONS) and each turn of
 # `for _ in range(K): pass` (LOOP_INSTRUCTIONS). Counted under cachegrind around user_item, 20,000
 # calls: the wrapper 1,313, 20 turns 2,455 more, 100 turns 10,103 more. In the server, 20 turns
 # added 3,480 (400cb57, 2.87% of its count, calibrate --runs 10), where these figures predict
-# 3,770: scaled to that, about 1,200 and 113.
+# 3,770: scaled to that, about 1,200 and 113. The recommended read's wrapper is called once a page
+# (8 pages for 5,000 items: under 2 instructions an item), so only its loop turns are sized.
 STREAM_COUNT = "bench_instructions.StreamInstructions.track_instructions_per_item"
+RECOMMENDED_COUNT = "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item"
+COUNTS = {"instructions": STREAM_COUNT, "recommended-instructions": RECOMMENDED_COUNT}
 WRAPPER_INSTRUCTIONS = 1_200
 LOOP_INSTRUCTIONS = 113
+# CPython keeps one object per int up to 256; a range beyond that makes an int object per turn, which
+# costs more than LOOP_INSTRUCTIONS. So the recommended read's loop runs in ranges of at most this.
+LOOP_RUN = 256
 SLEEP_EVERY = 100  # items between two sleeps of the wall scenario
 NEW_STREAM_GAP = 0.1  # seconds: a longer wait between two sleeps is a new stream, not a slow one
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
+# bench_instructions.py's call for each count (its CALLS), to count only those a selection runs.
+INSTRUCTION_COUNTS = {
+    "stream": STREAM_COUNT,
+    "buffered": "bench_instructions.BufferedInstructions.track_instructions_per_item",
+    "unary": "bench_instructions.UnaryInstructions.track_instructions_per_call",
+    "recommended": RECOMMENDED_COUNT,
+}
+
+# The rows whose change is an injected scenario's measured size (after/before, items/s inverted):
+# the server's count of the read it slows, the read's items/s, the first item's median.
+SIZE_ROWS = {
+    "instructions": r"\.StreamInstructions\.track_instructions_per_item\('server'\)",
+    "recommended-instructions": r"\.RecommendedStreamInstructions\.track_instructions_per_item\('server'\)",
+    "wall": r"\.StreamThroughput\.track_items_per_second",
+    "recommended-wall": r"\.RecommendedStreamThroughput\.track_items_per_second",
+    "first-item": r"TimeToFirstItem\.track_first_item_ms\('p50'\)",
+}
+# A wall-clock injection is sized at run time from the time it slows; its measured size should lie
+# within this share of what it asked (8-12% for 10%), else its detection rate is that of another size.
+SIZE_TOLERANCE = 0.2
+SIZE_CHECKED = ("wall", "recommended-wall", "first-item")
 
 GIT_USER = ["-c", "user.name=ect_perf calibrate", "-c", "user.email=calibrate@example.invalid",
             "-c", "commit.gpgsign=false"]
 
 
 class CalibrationError(RuntimeError):
-    """A calibration that cannot start (no user_item to patch, a git failure); one-line message."""
+    """A calibration that cannot start (nothing to patch, a git failure); one-line message."""
 
 
 @dataclass(frozen=True)
 class Reference:
-    """What the instructions scenario is sized against: the stream server's instructions per item,
-    counted at `commit`."""
+    """What an instructions scenario is sized against: the server's instructions per item of the
+    read it slows, counted at `commit`."""
 
     per_item: float
     commit: str
@@ -86,23 +135,35 @@ def loop_iterations(percent: float, per_item: float) -> int:
     return max(1, int(wanted / LOOP_INSTRUCTIONS + 0.5))
 
 
-def counted_reference(config_path: Path, rev_hash: str) -> Reference:
-    """The stream server's count at REV, else at its newest counted ancestor, from the checkout's
-    committed results (asv machine INSTRUCTIONS_MACHINE); CalibrationError when none of them is counted."""
+def turns_per_row(percent: float, per_item: float) -> float:
+    """Loop turns per row of the recommended read that add about `percent`% of `per_item`: a
+    fraction, since a page runs rows x this (rounded): 2% of 11,700 = 234 = 2.07 turns of 113."""
+    return percent / 100 * per_item / LOOP_INSTRUCTIONS
+
+
+def page_turns(rows: int, per_row: float) -> int:
+    """The loop turns of a page of `rows` rows (rounded half up), as the patched page computes them."""
+    return int(rows * per_row + 0.5)
+
+
+def counted_reference(config_path: Path, rev_hash: str, scenario: str = "instructions") -> Reference:
+    """The server's count of the scenario's read (COUNTS) at REV, else at its newest counted
+    ancestor, from the checkout's committed results (asv machine INSTRUCTIONS_MACHINE);
+    CalibrationError when none of them is counted."""
     root = config_path.resolve().parent
     config = load_json(str(config_path), js_comments=True)
     results_dir = root / config.get("results_dir", "results")
     counted = {}
     if (results_dir / INSTRUCTIONS_MACHINE / "machine.json").is_file():
         for result in iter_results_for_machine(str(results_dir), INSTRUCTIONS_MACHINE):
-            per_item = values(result, STREAM_COUNT).get(("server",))
+            per_item = values(result, COUNTS[scenario]).get(("server",))
             if per_item:
                 counted[result.commit_hash] = per_item
     for commit in _git(root, "rev-list", rev_hash).split():
         if commit in counted:
             return Reference(counted[commit], commit)
     raise CalibrationError(f"no instruction count of {rev_hash[:8]} or of any commit before it in "
-                           f"{results_dir.name}/{INSTRUCTIONS_MACHINE}/ to size the instructions scenario against: "
+                           f"{results_dir.name}/{INSTRUCTIONS_MACHINE}/ to size the {scenario} scenario against: "
                            f"count one (asv run --machine {INSTRUCTIONS_MACHINE} --bench ^bench_instructions "
                            f"{rev_hash[:8]}^!) or leave the scenario out")
 
@@ -122,6 +183,21 @@ def user_item(row):
         pass
     return _calibration_user_item(row)
 '''
+
+
+def _owed_sleep(percent: float) -> str:
+    """The wall-clock injections' sleep, at the point where one is due: `percent`% of the time since
+    the previous one, less what earlier sleeps overslept (time.sleep overshoots sleeps of a fraction
+    of a millisecond by about as much again); none after a gap of more than NEW_STREAM_GAP seconds,
+    a new stream."""
+    return f'''start = _calibration_time.perf_counter()
+elapsed = start - _calibration_since[0]
+if elapsed < {NEW_STREAM_GAP}:
+    _calibration_owed[0] += elapsed * {percent / 100:g}
+    if _calibration_owed[0] > 0:
+        _calibration_time.sleep(_calibration_owed[0])
+        _calibration_owed[0] -= _calibration_time.perf_counter() - start
+_calibration_since[0] = _calibration_time.perf_counter()'''
 
 
 def wall_patch(percent: float) -> str:
@@ -147,23 +223,125 @@ _calibration_owed = [0.0]
 
 def user_item(row):
     if next(_calibration_items) % {SLEEP_EVERY} == 0:
-        start = _calibration_time.perf_counter()
-        elapsed = start - _calibration_since[0]
-        if elapsed < {NEW_STREAM_GAP}:
-            _calibration_owed[0] += elapsed * {percent / 100:g}
-            if _calibration_owed[0] > 0:
-                _calibration_time.sleep(_calibration_owed[0])
-                _calibration_owed[0] -= _calibration_time.perf_counter() - start
-        _calibration_since[0] = _calibration_time.perf_counter()
+{textwrap.indent(_owed_sleep(percent), " " * 8)}
     return _calibration_user_item(row)
 '''
 
 
-def inject(servicer: Path, patch: str) -> None:
+def recommended_instructions_patch(percent: float, per_item: float) -> str:
+    """Redefines user_columns_pages, StreamUsersOnline's page with columns (the recommended read),
+    which the call looks up as a module global at each call: after the page is read, empty loop
+    turns for each of its rows (turns_per_row), in ranges of at most LOOP_RUN turns. The rows are
+    added to the messages whole, with no Python call per row to redefine: the page is the finest
+    place."""
+    per_row = turns_per_row(percent, per_item)
+    return f'''
+
+# ect_perf calibrate: about {percent:g}% more CPU instructions per item of the recommended read
+# ({per_row:.4g} empty loop turns per row, after each page, in ranges of at most {LOOP_RUN}).
+_calibration_user_columns_pages = user_columns_pages
+
+
+def user_columns_pages(engine, after_id, size, per_message):
+    page = _calibration_user_columns_pages(engine, after_id, size, per_message)
+    turns = int(page[2] * {per_row!r} + 0.5)
+    for _ in range(turns // {LOOP_RUN}):
+        for _ in range({LOOP_RUN}):
+            pass
+    for _ in range(turns % {LOOP_RUN}):
+        pass
+    return page
+'''
+
+
+def recommended_wall_patch(percent: float) -> str:
+    """Redefines user_columns_pages (see recommended_instructions_patch) to sleep after each page,
+    on the database thread the call waits for: `percent`% of the time since the previous page was
+    read (its messages' sending and this page's read), the overshoot owed back as in wall_patch.
+    The read sends 5,000 items in 8 pages: a sleep per 100 items would be a sleep per message."""
+    return f'''
+
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item of the recommended read, no
+# CPU work: after each page, sleep {percent:g}% of the time since the previous page, less what
+# earlier sleeps overslept.
+import time as _calibration_time
+
+_calibration_user_columns_pages = user_columns_pages
+_calibration_since = [_calibration_time.perf_counter()]
+_calibration_owed = [0.0]
+
+
+def user_columns_pages(engine, after_id, size, per_message):
+    page = _calibration_user_columns_pages(engine, after_id, size, per_message)
+{textwrap.indent(_owed_sleep(percent), " " * 4)}
+    return page
+'''
+
+
+def first_item_patch(percent: float) -> str:
+    """Wraps GetUsersOnlineStream and StreamUsersOnline (grpc takes the methods from the class when
+    the server starts, after this runs): each call gets a context whose first write first waits
+    `percent`% of the time from the call's start until that message was ready; later writes and
+    everything else go to grpc's context unchanged. The wait is a busy-wait on the event loop."""
+    return f'''
+
+# ect_perf calibrate: about {percent:g}% more time to the first message of GetUsersOnlineStream and
+# StreamUsersOnline: before its first write, a call waits {percent:g}% of the time it took until then.
+import functools as _calibration_functools
+import time as _calibration_time
+
+
+def _calibration_wait_until(until):
+    # A busy-wait, not time.sleep: the wait is a fraction of a millisecond, which time.sleep
+    # overshoots by about as much again.
+    while _calibration_time.perf_counter() < until:
+        pass
+
+
+class _CalibrationFirstWrite:
+    """A call's context whose first write waits first."""
+
+    def __init__(self, context):
+        self._context = context
+        self._start = _calibration_time.perf_counter()
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    async def write(self, message):
+        if self._start is not None:
+            ready = _calibration_time.perf_counter()
+            _calibration_wait_until(ready + (ready - self._start) * {percent / 100:g})
+            self._start = None
+        await self._context.write(message)
+
+
+def _calibration_first_write_waits(method):
+    @_calibration_functools.wraps(method)
+    async def call(self, request, context):
+        await method(self, request, _CalibrationFirstWrite(context))
+
+    return call
+
+
+WorkflowServicer.GetUsersOnlineStream = _calibration_first_write_waits(WorkflowServicer.GetUsersOnlineStream)
+WorkflowServicer.StreamUsersOnline = _calibration_first_write_waits(WorkflowServicer.StreamUsersOnline)
+'''
+
+
+def inject(servicer: Path, patch: str, redefines: tuple[str, ...] = ("user_item",)) -> None:
     source = servicer.read_text()
-    if "def user_item(" not in source:
-        raise CalibrationError(f"{servicer} has no `def user_item(`: nothing to inject a slowdown into")
+    for name in redefines:
+        if f"def {name}(" not in source:
+            raise CalibrationError(f"{servicer} has no `def {name}(`: nothing to inject a slowdown into")
     servicer.write_text(source.rstrip("\n") + "\n" + patch)
+
+
+def counted_calls(bench: str | None) -> str:
+    """ECT_BENCH_INSTRUCTION_CALLS for a selection: the calls whose counts it selects (every call
+    for None); the stream when it selects none, which then counts nothing anyway."""
+    calls = [call for call, name in INSTRUCTION_COUNTS.items() if bench is None or re.search(bench, name)]
+    return ",".join(calls) or "stream"
 
 
 @dataclass(frozen=True)
@@ -171,34 +349,86 @@ class Options:
     rev: str = "HEAD"
     runs: int = 10
     scenarios: tuple[str, ...] = SCENARIOS
-    bench: dict[str, str] = field(default_factory=lambda: {
-        "aa": "StreamInstructions|StreamThroughput", "instructions": "StreamInstructions",
-        "wall": "StreamThroughput"})
+    # The gate's --bench per scenario (the benchmarks it should move; `\.`: not the recommended
+    # read's, which the stream's injections do not slow); None: every benchmark.
+    bench: dict[str, str | None] = field(default_factory=lambda: {
+        "aa": None, "instructions": r"\.StreamInstructions", "wall": r"\.StreamThroughput",
+        "recommended-instructions": "RecommendedStreamInstructions",
+        "recommended-wall": "RecommendedStreamThroughput",
+        "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem"})
     instructions_percent: float = 5.0
-    wall_percent: float = 10.0
+    recommended_instructions_percent: float = 2.0
+    wall_percent: float = 10.0  # wall and recommended-wall
+    first_item_percent: float = 10.0
     max_false_alarms: int = 0
-    min_detection: dict[str, float] = field(default_factory=lambda: {"instructions": 1.0, "wall": 0.8})
+    min_detection: dict[str, float] = field(default_factory=lambda: {
+        "instructions": 1.0, "wall": 0.8, "recommended-instructions": 1.0, "recommended-wall": 0.8,
+        "first-item": 0.8})
     machine: str = field(default_factory=host_machine)  # this host's wall-clock machine
     config_path: Path = Path("asv.conf.json")
-    reference: Reference | None = None  # set by calibrate() when the instructions scenario runs
+    # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
+    references: dict[str, Reference] = field(default_factory=dict)
 
     def turns(self) -> int:
-        return loop_iterations(self.instructions_percent, self.reference.per_item)
+        return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
+
+    def turns_per_row(self) -> float:
+        return turns_per_row(self.recommended_instructions_percent,
+                             self.references["recommended-instructions"].per_item)
+
+    def percent(self, scenario: str) -> float | None:
+        """The size the scenario asks for, in %; None for aa."""
+        return {"instructions": self.instructions_percent,
+                "recommended-instructions": self.recommended_instructions_percent,
+                "wall": self.wall_percent, "recommended-wall": self.wall_percent,
+                "first-item": self.first_item_percent}.get(scenario)
 
     def patch(self, scenario: str) -> str | None:
         if scenario == "instructions":
-            return instructions_patch(self.instructions_percent, self.reference.per_item)
+            return instructions_patch(self.instructions_percent, self.references[scenario].per_item)
+        if scenario == "recommended-instructions":
+            return recommended_instructions_patch(self.recommended_instructions_percent,
+                                                  self.references[scenario].per_item)
         if scenario == "wall":
             return wall_patch(self.wall_percent)
+        if scenario == "recommended-wall":
+            return recommended_wall_patch(self.wall_percent)
+        if scenario == "first-item":
+            return first_item_patch(self.first_item_percent)
         return None
 
     def injected(self, scenario: str) -> str:
+        percent = self.percent(scenario)
+        reference = self.references.get(scenario)
         if scenario == "instructions":
-            return (f"+{self.instructions_percent:g}% instructions/item ({self.turns()} loop turns; "
-                    f"{self.reference.per_item:,.0f} counted at {self.reference.commit[:8]})")
+            return (f"+{percent:g}% instructions/item ({self.turns()} loop turns; "
+                    f"{reference.per_item:,.0f} counted at {reference.commit[:8]})")
+        if scenario == "recommended-instructions":
+            return (f"+{percent:g}% instructions/item of the recommended read ({self.turns_per_row():.3g} "
+                    f"loop turns a row; {reference.per_item:,.0f} counted at {reference.commit[:8]})")
         if scenario == "wall":
-            return f"+{self.wall_percent:g}% wall time (sleeps {self.wall_percent:g}% of each {SLEEP_EVERY} items' time)"
+            return f"+{percent:g}% wall time (sleeps {percent:g}% of each {SLEEP_EVERY} items' time)"
+        if scenario == "recommended-wall":
+            return f"+{percent:g}% wall time of the recommended read (sleeps {percent:g}% of each page's time)"
+        if scenario == "first-item":
+            return (f"+{percent:g}% time to the first message of both reads (waits {percent:g}% of the "
+                    f"server's time to it)")
         return "nothing (A/A)"
+
+    def size_range(self, scenario: str) -> tuple[float, float] | None:
+        """The measured sizes, in %, that a wall-clock injection should lie within; None for the others."""
+        if scenario not in SIZE_CHECKED:
+            return None
+        percent = self.percent(scenario)
+        return percent * (1 - SIZE_TOLERANCE), percent * (1 + SIZE_TOLERANCE)
+
+
+def slowdown(row: Comparison) -> float | None:
+    """How many times slower HEAD reads on this row: its ratio after/before, inverted where higher
+    is better (items/s); None without a ratio."""
+    if row.ratio is None or row.ratio <= 0:
+        return None
+    return row.ratio if row.better == "lower" else 1 / row.ratio
 
 
 @dataclass
@@ -206,19 +436,27 @@ class Tally:
     """The gate runs of one scenario."""
 
     scenario: str
-    bench: str
+    bench: str | None  # None: every benchmark
     injected: bool
+    size_rows: str | None = None  # SIZE_ROWS: the rows whose change is the injection's measured size
+    calls: str = ""  # the calls bench_instructions.py counted (ECT_BENCH_INSTRUCTION_CALLS)
     codes: list[int] = field(default_factory=list)
     hits: int = 0  # aa: false alarms; injected: detections
     ratios: dict[str, list[float]] = field(default_factory=dict)
+    slowdowns: dict[str, list[float]] = field(default_factory=dict)  # the size rows'
 
     def add(self, report: Report) -> None:
         self.codes.append(report.code)
-        regressed = any(row.verdict == "regressed" and re.search(self.bench, row.benchmark) for row in report.rows)
+        regressed = any(row.verdict == "regressed" and self.selects(row.benchmark) for row in report.rows)
         self.hits += int(report.code == 1 and (regressed or not self.injected))
         for row in report.rows:
             if row.ratio is not None:
                 self.ratios.setdefault(row.benchmark, []).append(row.ratio)
+            if self.size_rows and re.search(self.size_rows, row.benchmark) and (factor := slowdown(row)):
+                self.slowdowns.setdefault(row.benchmark, []).append(factor)
+
+    def selects(self, benchmark: str) -> bool:
+        return self.bench is None or re.search(self.bench, benchmark) is not None
 
     @property
     def errors(self) -> int:
@@ -230,6 +468,10 @@ class Tally:
     def medians(self) -> dict[str, float]:
         return {name: statistics.median(values) for name, values in sorted(self.ratios.items())}
 
+    def measured(self) -> dict[str, float]:
+        """The injection's measured size per size row, in %: the median over the runs of its slowdown."""
+        return {name: (statistics.median(values) - 1) * 100 for name, values in sorted(self.slowdowns.items())}
+
 
 @dataclass
 class Calibration:
@@ -239,14 +481,25 @@ class Calibration:
     tallies: list[Tally]
 
     def passed(self, tally: Tally) -> bool:
+        """An injected scenario: caught often enough (a run that erred caught nothing). A/A: at most
+        max_false_alarms runs exited 1 and every other run exited 0."""
         if tally.injected:
             return tally.hits >= self.options.min_detection[tally.scenario] * len(tally.codes)
-        return tally.hits <= self.options.max_false_alarms
+        return tally.hits <= self.options.max_false_alarms and not tally.errors
 
     def goal(self, tally: Tally) -> str:
         if tally.injected:
             return f"≥ {self.options.min_detection[tally.scenario]:.0%}"
-        return f"≤ {self.options.max_false_alarms}"
+        return f"≤ {self.options.max_false_alarms}, the other runs exit 0"
+
+    def within_range(self, tally: Tally) -> bool | None:
+        """Whether every size row of a wall-clock injection measured within its size_range; None
+        when it has no range or nothing was measured."""
+        bounds = self.options.size_range(tally.scenario)
+        measured = tally.measured()
+        if bounds is None or not measured:
+            return None
+        return all(bounds[0] <= size <= bounds[1] for size in measured.values())
 
     @property
     def code(self) -> int:
@@ -258,9 +511,10 @@ class Calibration:
 def calibrate(options: Options) -> Calibration:
     """Raises BadRevision, PolicyError (the clone's verdicts.json) and CalibrationError."""
     root = options.config_path.resolve().parent
-    rev_hash = _rev_parse(root, options.rev)
-    if "instructions" in options.scenarios:
-        options = replace(options, reference=counted_reference(options.config_path, rev_hash))
+    rev_hash = rev_parse(root, options.rev)
+    references = {name: counted_reference(options.config_path, rev_hash, name)
+                  for name in options.scenarios if name in COUNTS}
+    options = replace(options, references=references)
     env_dir = _env_dir(options.config_path)
     with tempfile.TemporaryDirectory(prefix="ect-calibrate-") as scratch:
         clone = Path(scratch) / "repo"
@@ -270,18 +524,21 @@ def calibrate(options: Options) -> Calibration:
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         _ensure_machine(options.machine, clone)
-        with _environment(INSTRUCTION_CALLS, os.environ.get(INSTRUCTION_CALLS) or "stream"):
-            tallies = [_run_scenario(options, name, rev_hash, commits[name], config, env_dir)
-                       for name in options.scenarios]
+        tallies = [_run_scenario(options, name, rev_hash, commits[name], config, env_dir)
+                   for name in options.scenarios]
     return Calibration(options, rev_hash, commits, tallies)
 
 
 def _run_scenario(options: Options, name: str, rev_hash: str, commit: str, config: Path, env_dir: Path) -> Tally:
-    tally = Tally(name, options.bench[name], injected=name != "aa")
-    for run in range(options.runs):
-        report = run_gate(rev_hash, commit, options.machine, tally.bench, config, env_dir=env_dir)
-        tally.add(report)
-        print(f"ect_perf calibrate: {name} run {run + 1}/{options.runs}: gate exit {report.code}", file=sys.stderr)
+    bench = options.bench[name]
+    tally = Tally(name, bench, injected=name != "aa", size_rows=SIZE_ROWS.get(name),
+                  calls=os.environ.get(INSTRUCTION_CALLS) or counted_calls(bench))
+    with _environment(INSTRUCTION_CALLS, tally.calls):
+        for run in range(options.runs):
+            report = run_gate(rev_hash, commit, options.machine, bench, config, env_dir=env_dir)
+            tally.add(report)
+            print(f"ect_perf calibrate: {name} run {run + 1}/{options.runs}: gate exit {report.code}",
+                  file=sys.stderr)
     return tally
 
 
@@ -323,7 +580,7 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
     """A commit on REV (not on another scenario's commit); --allow-empty for the A/A one."""
     _git(clone, "checkout", "-q", "--detach", rev_hash)
     if patch:
-        inject(clone / SERVICER, patch)
+        inject(clone / SERVICER, patch, REDEFINES[scenario])
     _git(clone, *GIT_USER, "commit", "-q", "--no-verify", "--allow-empty", "-a",
          "-m", f"ect_perf calibrate: {scenario}")
     return _git(clone, "rev-parse", "HEAD")
@@ -349,6 +606,45 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")  # a regex's | would split a Markdown table cell
 
 
+def _short(row: str) -> str:
+    return row.split(".", 1)[-1]  # the benchmark without its module
+
+
+def _bench(tally: Tally) -> str:
+    return "every benchmark" if tally.bench is None else f"`{_cell(tally.bench)}`"
+
+
+def _size(calibration: Calibration, tally: Tally) -> str:
+    """The measured size cell: each size row's median slowdown and, for a wall-clock injection,
+    whether it lies within its range (in bold when not)."""
+    if not tally.injected:
+        return "n/a"
+    measured = tally.measured()
+    if not measured:
+        return "nothing measured"
+    text = ", ".join(f"`{_short(name)}` {size:+.1f}%" for name, size in measured.items())
+    bounds = calibration.options.size_range(tally.scenario)
+    if bounds is None:
+        return _cell(text)
+    span = f"{bounds[0]:g}-{bounds[1]:g}%"
+    return _cell(text + (f": within {span}" if calibration.within_range(tally) else f": **outside {span}**"))
+
+
+def _ratios_table(tallies: list[Tally]) -> list[str]:
+    """Median ratio after/before over the runs: a row per benchmark, a column per scenario."""
+    names = sorted({name for tally in tallies for name in tally.ratios})
+    if not names:
+        return []
+    medians = [tally.medians() for tally in tallies]
+    lines = ["", "Median ratio after/before over the runs:", "",
+             "| Benchmark | " + " | ".join(tally.scenario for tally in tallies) + " |",
+             "|---|" + "---|" * len(tallies)]
+    for name in names:
+        cells = [f"{m[name]:.3g}" if name in m else "" for m in medians]
+        lines.append(f"| `{_cell(_short(name))}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(calibration: Calibration) -> str:
     options = calibration.options
     verdict = {0: "pass", 1: "FAIL", 2: "ERRORS"}[calibration.code]
@@ -357,19 +653,48 @@ def markdown(calibration: Calibration) -> str:
         "",
         f"{options.runs} gate run(s) per scenario, REV against a commit on top of it.",
         "",
-        "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Median ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Met | Measured size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tally in calibration.tallies:
         other = ", ".join(f"exit {code}" for code in tally.codes if code not in (0, 1)) or "0"
-        medians = "; ".join(f"`{name.split('.', 1)[-1]}` {ratio:.3g}" for name, ratio in tally.medians().items())
         lines.append(
-            f"| {tally.scenario} | {options.injected(tally.scenario)} | `{_cell(tally.bench)}` | {len(tally.codes)} "
+            f"| {tally.scenario} | {options.injected(tally.scenario)} | {_bench(tally)} | {len(tally.codes)} "
             f"| {tally.codes.count(0)} | {tally.codes.count(1)} | {_cell(other)} | {tally.rate()} "
-            f"| {calibration.goal(tally)} | {_cell(medians) or 'n/a'} |")
+            f"| {calibration.goal(tally)} | {'yes' if calibration.passed(tally) else '**no**'} "
+            f"| {_size(calibration, tally)} |")
     lines += ["", "A false alarm is an A/A run exiting 1; a detection, an injected run exiting 1 with one of its "
-              "benchmarks regressed; other exits are errors. Median ratio: after/before over the runs."]
+              "benchmarks regressed; other exits are errors, and an A/A run that errs misses its goal too. "
+              "Measured size: how much slower the injection made its own rows (the server's count of the read "
+              "it slows, that read's items/s, the first item's p50), the median over the runs of after/before, "
+              "items/s inverted. A wall-clock injection is sized at run time from the time it slows, so its "
+              f"measured size should lie within ±{SIZE_TOLERANCE:.0%} of what it asked (8-12% for 10%); outside "
+              "that, its detection rate is that of another size.",
+              *_ratios_table(calibration.tallies)]
     return "\n".join(lines)
+
+
+def _size_json(calibration: Calibration, tally: Tally) -> dict:
+    bounds = calibration.options.size_range(tally.scenario)
+    return {"rows": tally.size_rows, "asked_percent": calibration.options.percent(tally.scenario),
+            "measured_percent": tally.measured(), "range_percent": list(bounds) if bounds else None,
+            "within_range": calibration.within_range(tally)}
+
+
+def _injected_json(options: Options) -> dict:
+    stream, recommended = options.references.get("instructions"), options.references.get("recommended-instructions")
+    return {
+        "instructions_percent": options.instructions_percent,
+        **({"loop_iterations": options.turns(), "server_instructions_per_item": stream.per_item,
+            "counted_at": stream.commit} if stream else {}),
+        "recommended_instructions_percent": options.recommended_instructions_percent,
+        **({"recommended_turns_per_row": options.turns_per_row(),
+            "recommended_server_instructions_per_item": recommended.per_item,
+            "recommended_counted_at": recommended.commit} if recommended else {}),
+        "wall_percent": options.wall_percent,
+        "sleep_every_items": SLEEP_EVERY,
+        "first_item_percent": options.first_item_percent,
+    }
 
 
 def as_json(calibration: Calibration) -> str:
@@ -377,16 +702,13 @@ def as_json(calibration: Calibration) -> str:
     return json.dumps({
         "rev": options.rev, "rev_hash": calibration.rev_hash, "runs": options.runs,
         "exit_code": calibration.code, "commits": calibration.commits,
-        "injected": {"instructions_percent": options.instructions_percent,
-                     **({"loop_iterations": options.turns(), "server_instructions_per_item": options.reference.per_item,
-                         "counted_at": options.reference.commit} if options.reference else {}),
-                     "wall_percent": options.wall_percent,
-                     "sleep_every_items": SLEEP_EVERY},
+        "injected": _injected_json(options),
         "scenarios": [{
             "scenario": tally.scenario, "bench": tally.bench, "injected": tally.injected,
-            "exit_codes": tally.codes, "errors": tally.errors,
+            "instruction_calls": tally.calls, "exit_codes": tally.codes, "errors": tally.errors,
             ("detected" if tally.injected else "false_alarms"): tally.hits,
             "rate": tally.rate(), "goal": calibration.goal(tally), "passed": calibration.passed(tally),
+            **({"size": _size_json(calibration, tally)} if tally.injected else {}),
             "median_ratios": tally.medians(),
         } for tally in calibration.tallies],
     }, indent=2)

@@ -75,12 +75,25 @@ def _calibration(docs: Path) -> str:
     sections = [title]
     for path in paths:
         data = json.loads(path.read_text())
-        rows = [(s["scenario"], s["bench"], len(s["exit_codes"]), s["rate"], s["goal"], "pass" if s["passed"] else "fail")
+        rows = [(s["scenario"], s["bench"] or "every benchmark", len(s["exit_codes"]), s["rate"], s["goal"],
+                 _measured_size(s.get("size")), "pass" if s["passed"] else "fail")
                 for s in data["scenarios"]]
         sections.append(f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>, "
                         f"injected: {escape(json.dumps(data['injected']))}</p>"
-                        + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Status"), rows, status_column=5))
+                        + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Measured size", "Status"), rows,
+                               status_column=6))
     return "\n".join(sections)
+
+
+def _measured_size(size: dict | None) -> str:
+    """An injected scenario's measured slowdown against what it asked (calibrations that recorded it)."""
+    if not size or size.get("measured_percent") is None:
+        return "n/a"
+    text = f"{size['measured_percent']:+.1f}% (asked {size['asked_percent']:g}%)"
+    if size.get("range_percent"):
+        low, high = size["range_percent"]
+        text += f", {'within' if size['within_range'] else 'outside'} {low:g}-{high:g}%"
+    return text
 
 
 def _series(config) -> str:

@@ -1,9 +1,12 @@
-"""The calibration's injected slowdowns, without asv: the patched servicer imports, its redefined
-`user_item` returns the same message, the amounts are as documented; scenario commits and the
-command line. (The real calibration runs in test_calibrate_smoke.py, slow.)"""
+"""The calibration's injected slowdowns, without asv: each patched servicer imports, its calls
+return the same messages, the amounts are as documented and the redefinitions are what the calls
+run; the scenarios' selections, tallies, goals and measured sizes; scenario commits and the command
+line. (The real calibration runs in test_calibrate_smoke.py, slow.)"""
 
+import asyncio
 import collections
 import importlib.util
+import inspect
 import json
 import subprocess
 import sys
@@ -15,24 +18,83 @@ import pytest
 
 from ect_perf import calibrate
 from ect_perf.calibrate import (
-    CalibrationError, inject, instructions_patch, loop_iterations, wall_patch,
+    CalibrationError, Options, first_item_patch, inject, instructions_patch, loop_iterations, page_turns,
+    recommended_instructions_patch, recommended_wall_patch, turns_per_row, wall_patch,
 )
+from ect_perf.gate import Comparison, Report
 from ect_service import servicer
+from ect_service.database import create_db_engine, resolve_url
+from ect_service.db_threads import DatabaseThreads
+from ect_service.seeding import seed_url
+from ect_service.stream_limits import StreamLimits
+from ect_service.v1 import workflow_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 # Like a SQLAlchemy Row of queries.ONLINE_USERS: by attribute and by position.
 ROW = collections.namedtuple("Row", "id name last_active")("user-1", "Ada", datetime(2024, 5, 1, 12, 30, 15, 250_000))
+# The recommended read's pages for 5,000 items (servicer.StreamUsersOnline with columns).
+RECOMMENDED_PAGES = [4, 32, 256, 1_000, 1_000, 1_000, 1_000, 708]
 
 
-def patched_servicer(tmp_path: Path, patch: str, name: str):
+def patched_servicer(tmp_path: Path, patch: str, name: str, redefines=("user_item",)):
     """This checkout's servicer.py with the patch appended, imported as a module of its own."""
-    path = tmp_path / "servicer.py"
+    path = tmp_path / f"{name}.py"
     path.write_text((ROOT / calibrate.SERVICER).read_text())
-    inject(path, patch)
+    inject(path, patch, redefines)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """A SQLite file with 600 users, 300 online: the recommended read's pages of 4, 32, 256 and 8 rows."""
+    url = seed_url(f"sqlite:///{tmp_path_factory.mktemp('calibrate') / 'ect.db'}", users=600, workflows=1)
+    engine = create_db_engine(resolve_url(url), pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+class RecordingContext:
+    """A grpc servicer context that keeps what the call writes, with the time (`clock`) of each write."""
+
+    def __init__(self, clock=None) -> None:
+        self.messages, self.times, self.clock = [], [], clock
+
+    async def write(self, message) -> None:
+        self.messages.append(message)
+        self.times.append(self.clock.now if self.clock else None)
+
+    async def abort(self, code, details):
+        raise AssertionError(f"the call aborted: {code} {details}")
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+
+def call(module, method: str, request, engine) -> list:
+    """The messages one call of the servicer of `module` writes, in this process."""
+
+    async def run():
+        db, streams = DatabaseThreads(engine, 2), StreamLimits(4, 30.0)
+        context = RecordingContext()
+        try:
+            await getattr(module.WorkflowServicer(db, streams), method)(request, context)
+        finally:
+            streams.close()
+            db.close(5.0)
+        return context.messages
+
+    return asyncio.run(run())
+
+
+READS = [
+    ("GetUsersOnlineStream", workflow_pb2.EmptyRequest()),
+    ("StreamUsersOnline", workflow_pb2.StreamUsersOnlineRequest(columns=True)),
+    ("StreamUsersOnline", workflow_pb2.StreamUsersOnlineRequest(columns=True, max_items_per_batch=100)),
+    ("StreamUsersOnline", workflow_pb2.StreamUsersOnlineRequest()),
+]
 
 
 def test_amounts_are_as_documented():
@@ -44,20 +106,31 @@ def test_amounts_are_as_documented():
     assert loop_iterations(0.01, 121_500) == 1  # below the wrapper's own cost
 
 
-def first_counted(rev: str) -> tuple[str, float]:
+def test_the_recommended_reads_turns_add_the_percentage_of_its_count():
+    """2% of 11,700 instructions an item is 234, 2.07 turns of 113: a page runs its rows' share,
+    rounded, so the whole read's turns add 2% within a few instructions of 58.5 million."""
+    per_row = turns_per_row(2, 11_700)
+    assert per_row == pytest.approx(234 / 113)
+    assert [page_turns(rows, per_row) for rows in (4, 32, 256, 1_000, 708)] == [8, 66, 530, 2_071, 1_466]
+    added = sum(page_turns(rows, per_row) for rows in RECOMMENDED_PAGES) * calibrate.LOOP_INSTRUCTIONS
+    assert added / (5_000 * 11_700) == pytest.approx(0.02, abs=0.00002)
+
+
+def first_counted(rev: str, benchmark: str = calibrate.STREAM_COUNT) -> tuple[str, float]:
     """The first commit of `git rev-list rev` with a committed instruction count, read from its file."""
     files = {path.name[:8]: path for path in (ROOT / "results" / "valgrind").glob("*-*.json")}
     for commit in git(ROOT, "rev-list", rev).split():
         if commit[:8] in files:
-            result = json.loads(files[commit[:8]].read_text())["results"][calibrate.STREAM_COUNT]
+            result = json.loads(files[commit[:8]].read_text())["results"][benchmark]
             return commit, result[0][result[1][0].index("'server'")]
     raise AssertionError(f"no commit before {rev} is counted")
 
 
 @pytest.mark.parametrize("rev", ["HEAD", "HEAD~1"])
-def test_the_reference_is_the_newest_count_at_or_before_rev(rev):
-    commit, per_item = first_counted(rev)
-    reference = calibrate.counted_reference(ROOT / "asv.conf.json", git(ROOT, "rev-parse", rev))
+@pytest.mark.parametrize("scenario", ["instructions", "recommended-instructions"])
+def test_the_reference_is_the_newest_count_at_or_before_rev(rev, scenario):
+    commit, per_item = first_counted(rev, calibrate.COUNTS[scenario])
+    reference = calibrate.counted_reference(ROOT / "asv.conf.json", git(ROOT, "rev-parse", rev), scenario)
     assert (reference.commit, reference.per_item) == (commit, pytest.approx(per_item))
 
 
@@ -75,7 +148,7 @@ def test_instructions_patch_returns_the_same_message(tmp_path):
     module = patched_servicer(tmp_path, instructions_patch(5, 121_500), "calibration_instructions_servicer")
     assert module.user_item is not module._calibration_user_item  # redefined
     assert module.user_item(ROW) == servicer.user_item(ROW)
-    assert f"range({loop_iterations(5, 121_500)})" in (tmp_path / "servicer.py").read_text()
+    assert f"range({loop_iterations(5, 121_500)})" in (tmp_path / "calibration_instructions_servicer.py").read_text()
 
 
 class FakeClock:
@@ -106,7 +179,7 @@ def stream(module, clock: FakeClock, items: int, seconds_per_item: float) -> flo
 def test_wall_patch_adds_the_percentage_of_the_items_own_time(tmp_path, percent, overshoot):
     """At 30 µs per item, 10% is 0.3 ms per 100 items; a sleep that overshoots by 50 µs would add
     17%, so the overshoot is owed back."""
-    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}_{overshoot}")
+    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}_{int(overshoot * 1e6)}")
     clock = module._calibration_time = FakeClock(overshoot)
     module._calibration_since[0] = 0.0
     busy = stream(module, clock, 10_000, 30e-6)
@@ -121,6 +194,126 @@ def test_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
     assert clock.slept == 0
 
 
+def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turns(tmp_path, engine):
+    """Each page as the unpatched function reads it, after as many loop turns as page_turns says
+    for its rows, none of them in a range beyond 256 (CPython's cached ints)."""
+    module = patched_servicer(tmp_path, recommended_instructions_patch(2, 11_700),
+                              "calibration_recommended_instructions", ("user_columns_pages",))
+    assert module.user_columns_pages is not module._calibration_user_columns_pages  # redefined
+    ranges = []
+    module.range = lambda *args: ranges.append(args) or range(*args)  # looked up at run time, as builtins are
+    after_id = None
+    for size in (4, 32, 256, 1_000):
+        ranges.clear()
+        messages, last, rows = module.user_columns_pages(engine, after_id, size, 100)
+        assert (messages, last, rows) == servicer.user_columns_pages(engine, after_id, size, 100)
+        outer, *inner = ranges
+        assert sum(args[0] for args in inner) == page_turns(rows, turns_per_row(2, 11_700))
+        assert max(args[0] for args in ranges) <= calibrate.LOOP_RUN and len(inner) == outer[0] + 1
+        after_id = last
+    assert rows == 8  # the last page: 300 online users = 4 + 32 + 256 + 8
+
+
+def page_stream(module, clock: FakeClock, pages: int, seconds_per_page: float) -> float:
+    """The time `pages` take (read and sent) without the sleeps, the page read faked."""
+
+    def read(engine, after_id, size, per_message):
+        clock.now += seconds_per_page
+        return [], None, size
+
+    module._calibration_user_columns_pages = read
+    for _ in range(pages):
+        module.user_columns_pages(None, None, 1_000, 500)
+    return pages * seconds_per_page
+
+
+@pytest.mark.parametrize("percent", [10, 20])
+@pytest.mark.parametrize("overshoot", [0.0, 50e-6])
+def test_recommended_wall_patch_adds_the_percentage_of_the_pages_own_time(tmp_path, percent, overshoot):
+    """At 1.4 ms a page, 10% is 140 µs a page, which a sleep overshoots by a third: owed back."""
+    module = patched_servicer(tmp_path, recommended_wall_patch(percent),
+                              f"calibration_recommended_wall_{percent}_{int(overshoot * 1e6)}", ("user_columns_pages",))
+    clock = module._calibration_time = FakeClock(overshoot)
+    module._calibration_since[0] = 0.0
+    busy = page_stream(module, clock, 80, 1.4e-3)
+    assert clock.slept == pytest.approx(busy * percent / 100, abs=overshoot + 1e-9)
+
+
+def test_recommended_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
+    module = patched_servicer(tmp_path, recommended_wall_patch(10), "calibration_recommended_wall_gap",
+                              ("user_columns_pages",))
+    clock = module._calibration_time = FakeClock(0.0)
+    module._calibration_since[0] = 0.0
+    page_stream(module, clock, 5, 0.2)
+    assert clock.slept == 0
+
+
+@pytest.mark.parametrize("method, request_", READS)
+@pytest.mark.parametrize("scenario", ["recommended-instructions", "recommended-wall", "first-item"])
+def test_the_patched_calls_write_the_same_messages(tmp_path, engine, scenario, method, request_):
+    patch = Options(references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)}).patch(scenario)
+    name = f"calibration_same_{scenario.replace('-', '_')}"
+    module = patched_servicer(tmp_path, patch, name, calibrate.REDEFINES[scenario])
+    expected = call(servicer, method, request_, engine)
+    assert call(module, method, request_, engine) == expected
+    assert sum(len(m.columns.user_ids) + len(m.items) if method == "StreamUsersOnline" else 1
+               for m in expected) == 300
+
+
+class BusyClock:
+    """A clock the test sets; each reading advances it by a tenth of a microsecond, as a busy-wait
+    reading the real clock would see it move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1e-7
+        return self.now
+
+
+@pytest.mark.parametrize("percent", [10, 25])
+def test_the_first_write_waits_the_percentage_of_the_time_to_it_and_no_other_does(tmp_path, percent):
+    module = patched_servicer(tmp_path, first_item_patch(percent), f"calibration_first_write_{percent}",
+                              calibrate.REDEFINES["first-item"])
+    clock = module._calibration_time = BusyClock()
+    context = RecordingContext(clock)
+    first_write = module._CalibrationFirstWrite(context)  # the call starts
+    clock.now += 1e-3  # its first message is ready 1 ms later
+
+    async def writes():
+        await first_write.write("first")
+        clock.now += 5e-3
+        await first_write.write("second")
+        await first_write.write("third")
+
+    asyncio.run(writes())
+    assert context.messages == ["first", "second", "third"]
+    assert context.times[0] == pytest.approx(1e-3 * (1 + percent / 100), abs=1e-6)
+    assert context.times[1] == context.times[2] == pytest.approx(context.times[0] + 5e-3, abs=1e-6)  # no wait
+    assert first_write.peer() == context.peer()  # anything else is the call's own context
+
+
+def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
+    module = patched_servicer(tmp_path, first_item_patch(10), "calibration_first_item_once",
+                              calibrate.REDEFINES["first-item"])
+    waits = []
+    module._calibration_wait_until = waits.append  # looked up at each first write
+    for method, request_ in READS:
+        assert len(call(module, method, request_, engine)) > 1
+    assert len(waits) == len(READS)
+
+
+def test_the_wrapped_calls_are_still_coroutines(tmp_path):
+    """grpc.aio runs a coroutine handler with context.write (a generator's values it would send itself)."""
+    module = patched_servicer(tmp_path, first_item_patch(10), "calibration_first_item_coroutines",
+                              calibrate.REDEFINES["first-item"])
+    for method in ("GetUsersOnlineStream", "StreamUsersOnline"):
+        wrapped = getattr(module.WorkflowServicer, method)
+        assert inspect.iscoroutinefunction(wrapped) and wrapped.__name__ == method
+        assert wrapped.__wrapped__ is not wrapped
+
+
 def _global_names(code) -> set[str]:
     names = set(code.co_names)
     for const in code.co_consts:
@@ -129,17 +322,24 @@ def _global_names(code) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("method", ["GetUsersOnlineStream", "GetUsersOnline"])
-def test_the_calls_look_user_item_up_at_run_time(method):
+@pytest.mark.parametrize("method, function", [
+    ("GetUsersOnlineStream", "user_item"), ("GetUsersOnline", "user_item"),
+    ("StreamUsersOnline", "user_columns_pages"),
+])
+def test_the_calls_look_what_is_redefined_up_at_run_time(method, function):
     """Why a redefinition appended to the module takes effect: the calls name the global."""
-    assert "user_item" in _global_names(getattr(servicer.WorkflowServicer, method).__code__)
+    assert function in _global_names(getattr(servicer.WorkflowServicer, method).__code__)
 
 
-def test_a_servicer_without_user_item_is_refused(tmp_path):
+@pytest.mark.parametrize("redefines, missing", [
+    (("user_item",), "user_item"), (("user_columns_pages",), "user_columns_pages"),
+    (("GetUsersOnlineStream", "StreamUsersOnline"), "GetUsersOnlineStream"),
+])
+def test_a_servicer_without_what_the_patch_redefines_is_refused(tmp_path, redefines, missing):
     path = tmp_path / "servicer.py"
     path.write_text("def item_of(row):\n    return row\n")
-    with pytest.raises(CalibrationError, match=r"has no `def user_item\(`"):
-        inject(path, instructions_patch(5, 121_500))
+    with pytest.raises(CalibrationError, match=rf"has no `def {missing}\(`"):
+        inject(path, instructions_patch(5, 121_500), redefines)
     assert path.read_text() == "def item_of(row):\n    return row\n"
 
 
@@ -150,30 +350,40 @@ def git(cwd: Path, *args: str) -> str:
 def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
     origin = tmp_path / "origin"
     (origin / "ect_service").mkdir(parents=True)
-    (origin / "ect_service" / "servicer.py").write_text("def user_item(row):\n    return row\n")
+    (origin / "ect_service" / "servicer.py").write_text(
+        "def user_item(row):\n    return row\n\n\n"
+        "def user_columns_pages(engine, after_id, size, per_message):\n    return [], None, 0\n\n\n"
+        "class WorkflowServicer:\n"
+        "    async def GetUsersOnlineStream(self, request, context):\n        pass\n\n"
+        "    async def StreamUsersOnline(self, request, context):\n        pass\n")
     git(origin, "init", "-q")
     git(origin, "add", ".")
     git(origin, *calibrate.GIT_USER, "commit", "-qm", "base")
     rev = git(origin, "rev-parse", "HEAD")
     clone = tmp_path / "clone"
     calibrate._clone(origin, rev, clone)
-    commits = {name: calibrate._commit(clone, rev, name, patch) for name, patch in
-               [("aa", None), ("instructions", instructions_patch(5, 121_500)), ("wall", wall_patch(10))]}
+    options = Options(machine="m",
+                      references={name: calibrate.Reference(10_000, "c" * 40) for name in calibrate.COUNTS})
+    commits = {name: calibrate._commit(clone, rev, name, options.patch(name)) for name in calibrate.SCENARIOS}
     for name, commit in commits.items():
         assert git(clone, "rev-parse", f"{commit}^") == rev, name
-    assert git(clone, "diff", "--name-only", rev, commits["aa"]) == ""
-    assert git(clone, "diff", "--name-only", rev, commits["instructions"]) == "ect_service/servicer.py"
+        assert git(clone, "diff", "--name-only", rev, commit) == ("" if name == "aa" else "ect_service/servicer.py")
     assert "time.sleep" not in git(clone, "show", f"{commits['instructions']}:ect_service/servicer.py")
     assert "_calibration_time.sleep" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
+    assert "_calibration_time.sleep" in git(clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py")
     assert git(origin, "status", "--porcelain") == "" and git(origin, "rev-parse", "HEAD") == rev
 
 
 @pytest.mark.parametrize("args, message", [
     (["--runs", "0"], "--runs: must be at least 1"),
-    (["--scenarios", "aa,bogus"], "--scenarios: choose from aa, instructions, wall"),
+    (["--scenarios", "aa,bogus"],
+     "--scenarios: choose from aa, instructions, wall, recommended-instructions, recommended-wall, first-item"),
     (["--min-detection-wall", "1.5"], "--min-detection-wall: must be between 0 and 1"),
+    (["--min-detection-first-item", "-1"], "--min-detection-first-item: must be between 0 and 1"),
     (["--instructions-percent", "0"], "--instructions-percent: must be more than 0"),
+    (["--first-item-percent", "0"], "--first-item-percent: must be more than 0"),
     (["--aa-bench", "("], "--aa-bench: not a regular expression"),
+    (["--recommended-wall-bench", "("], "--recommended-wall-bench: not a regular expression"),
     (["no-such-revision"], "ect_perf calibrate: unknown revision 'no-such-revision'"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(args, message):
@@ -183,25 +393,104 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message):
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0,
-                name: str = "bench_instructions.StreamInstructions.track_instructions_per_item"):
-    from ect_perf.gate import Comparison, Report
+def test_the_command_lines_defaults_are_the_options_defaults():
+    from ect_perf.__main__ import build_parser
 
-    row = Comparison(name, "instructions", 100.0, 100.0 * ratio, ratio, verdict, "lower", "factor", 1.015, 0.0)
-    return Report("rev", "commit", code, [row])
+    args = build_parser().parse_args(["calibrate"])
+    options = Options(machine="m")
+    assert args.scenarios == calibrate.SCENARIOS == options.scenarios
+    assert {name: getattr(args, f"{name.replace('-', '_')}_bench") for name in calibrate.SCENARIOS} == options.bench
+    assert {name: getattr(args, f"min_detection_{name.replace('-', '_')}")
+            for name in options.min_detection} == options.min_detection
+    assert (args.instructions_percent, args.recommended_instructions_percent, args.wall_percent,
+            args.first_item_percent, args.max_false_alarms) == (
+        options.instructions_percent, options.recommended_instructions_percent, options.wall_percent,
+        options.first_item_percent, options.max_false_alarms)
+    assert set(options.bench) == set(calibrate.SCENARIOS) and set(options.min_detection) == set(calibrate.SIZE_ROWS)
+
+
+def test_each_injected_scenarios_selection_runs_its_size_rows():
+    """A scenario's size rows are among the benchmarks its selection runs, and the stream's do not
+    select the recommended read's (which their injections do not slow)."""
+    import re
+
+    bench = Options(machine="m").bench
+    rows = {"instructions": "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
+            "recommended-instructions":
+                "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item('server')",
+            "wall": "bench_throughput.StreamThroughput.track_items_per_second",
+            "recommended-wall": "bench_throughput.RecommendedStreamThroughput.track_items_per_second",
+            "first-item": "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')"}
+    for scenario, row in rows.items():
+        assert re.search(bench[scenario], row) and re.search(calibrate.SIZE_ROWS[scenario], row), scenario
+    assert re.search(bench["first-item"], "bench_latency.TimeToFirstItem.track_first_item_ms('p50')")
+    assert not re.search(bench["instructions"], rows["recommended-instructions"])
+    assert not re.search(bench["wall"], rows["recommended-wall"])
+    assert not re.search(bench["first-item"], "bench_concurrency.ConcurrentStreams.track_first_item_ms")
+
+
+@pytest.mark.parametrize("bench, calls", [
+    (None, "stream,buffered,unary,recommended"),
+    (r"\.StreamInstructions", "stream"),
+    ("StreamInstructions", "stream,recommended"),
+    ("RecommendedStreamInstructions", "recommended"),
+    ("TimeToFirstItem|RecommendedTimeToFirstItem", "stream"),  # no count selected: none made
+])
+def test_only_the_selected_counts_are_made(bench, calls):
+    assert calibrate.counted_calls(bench) == calls
+
+
+def gate_row(ratio: float = 1.0, verdict: str = "unchanged",
+             name: str = "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
+             better: str = "lower") -> Comparison:
+    return Comparison(name, "", "", 100.0, 100.0 * ratio, ratio, verdict, better, "factor", 1.01, 0.0)
+
+
+def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0, *rows: Comparison) -> Report:
+    return Report("rev", "commit", code, [gate_row(ratio, verdict), *rows])
+
+
+@pytest.mark.parametrize("preset, calls", [(None, "stream,buffered,unary,recommended"), ("unary", "unary")])
+def test_aa_runs_the_gate_on_every_benchmark(monkeypatch, preset, calls):
+    """No --bench, and every call counted (unless the environment says which)."""
+    seen = []
+
+    def run_gate(base, head, machine, bench, config, env_dir=None):
+        seen.append((base, head, bench, calibrate.os.environ.get(calibrate.INSTRUCTION_CALLS)))
+        return gate_report(0)
+
+    monkeypatch.setattr(calibrate, "run_gate", run_gate)
+    if preset:
+        monkeypatch.setenv(calibrate.INSTRUCTION_CALLS, preset)
+    else:
+        monkeypatch.delenv(calibrate.INSTRUCTION_CALLS, raising=False)
+    tally = calibrate._run_scenario(Options(runs=2, machine="m"), "aa", "rev", "aa-commit", Path("c"), Path("e"))
+    assert seen == [("rev", "aa-commit", None, calls)] * 2
+    assert (tally.bench, tally.calls, tally.codes, tally.injected) == (None, calls, [0, 0], False)
+    assert calibrate.os.environ.get(calibrate.INSTRUCTION_CALLS) == preset  # restored
+
+
+def test_a_tally_without_a_selection_counts_any_regressed_row():
+    elsewhere = gate_row(1.3, "regressed", "bench_memory.GcPressure.track_gc_collections")
+    anything = calibrate.Tally("recommended-wall", None, injected=True)
+    anything.add(gate_report(1, "unchanged", 1.0, elsewhere))
+    narrowed = calibrate.Tally("recommended-wall", "RecommendedStreamThroughput", injected=True)
+    narrowed.add(gate_report(1, "unchanged", 1.0, elsewhere))
+    assert (anything.hits, narrowed.hits) == (1, 0)
 
 
 def calibration(aa_codes, instructions_runs, **options):
-    from ect_perf.calibrate import Calibration, Options, Reference, Tally
+    from ect_perf.calibrate import Calibration, Reference, Tally
 
-    aa = Tally("aa", "StreamInstructions|StreamThroughput", injected=False)
+    aa = Tally("aa", None, injected=False)
     for code in aa_codes:
         aa.add(gate_report(code, "regressed" if code == 1 else "unchanged", 1.0))
-    injected = Tally("instructions", "StreamInstructions", injected=True)
+    injected = Tally("instructions", r"\.StreamInstructions", injected=True,
+                     size_rows=calibrate.SIZE_ROWS["instructions"])
     for code, verdict, ratio in instructions_runs:
         injected.add(gate_report(code, verdict, ratio))
-    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), reference=Reference(121_500, "c" * 40),
-                   **options)
+    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), machine="m",
+                   references={"instructions": Reference(121_500, "c" * 40)}, **options)
     return Calibration(opts, "0123456789abcdef", {"aa": "a" * 40, "instructions": "b" * 40}, [aa, injected])
 
 
@@ -212,24 +501,123 @@ def test_tallies_and_exit_codes():
     assert calibration([0, 1], caught, max_false_alarms=1).code == 0
     assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)]).code == 1  # 50% < 100%
     assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)],
-                       min_detection={"instructions": 0.5, "wall": 0.8}).code == 0
+                       min_detection={"instructions": 0.5}).code == 0
     assert calibration([0, 0], [(1, "improved", 1.05)] * 2).code == 1  # exit 1 without its benchmark regressed
     assert calibration([0, 2], caught).code == 2  # errors outrank everything
+
+
+@pytest.mark.parametrize("aa_codes, max_false_alarms, passed", [
+    ([0, 0, 0], 0, True), ([0, 1, 0], 0, False), ([0, 1, 0], 1, True),
+    ([0, 2, 0], 0, False), ([0, 3, 0], 1, False),  # a run that errs misses the A/A goal whatever is allowed
+])
+def test_an_aa_run_that_errs_counts_against_the_aa_goal(aa_codes, max_false_alarms, passed):
+    result = calibration(aa_codes, [(1, "regressed", 1.05)] * 3, max_false_alarms=max_false_alarms)
+    aa = result.tallies[0]
+    assert result.passed(aa) is passed
+    assert json.loads(calibrate.as_json(result))["scenarios"][0]["passed"] is passed
+    assert f"| {'yes' if passed else '**no**'} | n/a |" in calibrate.markdown(result).splitlines()[6]
 
 
 def test_calibration_report():
     result = calibration([0, 3], [(1, "regressed", 1.04), (1, "regressed", 1.06)])
     text = calibrate.markdown(result)
     assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
-    assert ("| aa | nothing (A/A) | `StreamInstructions\\|StreamThroughput` | 2 | 1 | 0 | exit 3 "
-            "| false alarms 0/2 | ≤ 0 | `StreamInstructions.track_instructions_per_item` 1 |") in text
-    assert "| instructions | +5% instructions/item (43 loop turns; 121,500 counted at cccccccc) |" in text
-    assert "| detected 2/2 | ≥ 100% | `StreamInstructions.track_instructions_per_item` 1.05 |" in text
+    assert ("| aa | nothing (A/A) | every benchmark | 2 | 1 | 0 | exit 3 | false alarms 0/2 "
+            "| ≤ 0, the other runs exit 0 | **no** | n/a |") in text
+    assert ("| instructions | +5% instructions/item (43 loop turns; 121,500 counted at cccccccc) "
+            "| `\\.StreamInstructions` | 2 | 0 | 2 | 0 | detected 2/2 | ≥ 100% | yes "
+            "| `StreamInstructions.track_instructions_per_item('server')` +5.0% |") in text
+    assert "| Benchmark | aa | instructions |" in text
+    assert "| `StreamInstructions.track_instructions_per_item('server')` | 1 | 1.05 |" in text
     data = json.loads(calibrate.as_json(result))
     assert data["exit_code"] == 2 and data["injected"]["loop_iterations"] == 43
     assert (data["injected"]["server_instructions_per_item"], data["injected"]["counted_at"]) == (121_500, "c" * 40)
     aa, injected = data["scenarios"]
-    assert (aa["exit_codes"], aa["false_alarms"], aa["errors"]) == ([0, 3], 0, 1)
+    assert (aa["bench"], aa["exit_codes"], aa["false_alarms"], aa["errors"]) == (None, [0, 3], 0, 1)
+    assert aa["passed"] is False  # an A/A run that errs misses the goal
+    assert "size" not in aa
     assert (injected["detected"], injected["passed"]) == (2, True)
     assert injected["median_ratios"] == {
-        "bench_instructions.StreamInstructions.track_instructions_per_item": pytest.approx(1.05)}
+        "bench_instructions.StreamInstructions.track_instructions_per_item('server')": pytest.approx(1.05)}
+    assert injected["size"] == {
+        "rows": calibrate.SIZE_ROWS["instructions"], "asked_percent": 5.0, "range_percent": None, "within_range": None,
+        "measured_percent": {"bench_instructions.StreamInstructions.track_instructions_per_item('server')":
+                             pytest.approx(5.0)}}
+
+
+ITEMS = "bench_throughput.RecommendedStreamThroughput.track_items_per_second"
+FIRST = "bench_latency.TimeToFirstItem.track_first_item_ms('{}')"
+RECOMMENDED_FIRST = "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('{}')"
+
+
+def wall_clock_calibration(items_ratios, first_ratios):
+    """recommended-wall runs whose items/s read `items_ratios` (after/before), first-item runs whose
+    p50 of the two reads read `first_ratios` (pairs) and their p99 twice as much."""
+    from ect_perf.calibrate import Calibration, Tally
+
+    wall = Tally("recommended-wall", "RecommendedStreamThroughput", True, calibrate.SIZE_ROWS["recommended-wall"])
+    for ratio in items_ratios:
+        wall.add(Report("rev", "commit", 1, [gate_row(ratio, "regressed", ITEMS, "higher")]))
+    first = Tally("first-item", "TimeToFirstItem|RecommendedTimeToFirstItem", True, calibrate.SIZE_ROWS["first-item"])
+    for stream_ratio, recommended_ratio in first_ratios:
+        first.add(Report("rev", "commit", 1, [
+            gate_row(stream_ratio, "regressed", FIRST.format("p50")),
+            gate_row(2 * stream_ratio, "regressed", FIRST.format("p99")),
+            gate_row(recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p50")),
+            gate_row(2 * recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p99"))]))
+    options = Options(runs=len(items_ratios), scenarios=("recommended-wall", "first-item"), machine="m")
+    return Calibration(options, "0123456789abcdef", {}, [wall, first])
+
+
+def test_the_measured_size_is_the_median_slowdown_of_the_size_rows():
+    """items/s inverted: 0.9 of the items a second is 11.1% slower; the first item's p50 alone."""
+    result = wall_clock_calibration([0.9, 0.5, 0.91], [(1.09, 1.11), (1.10, 1.12), (1.5, 1.0)])
+    wall, first = result.tallies
+    assert wall.measured() == {ITEMS: pytest.approx(100 / 0.9 - 100)}
+    assert first.measured() == {FIRST.format("p50"): pytest.approx(10.0),
+                                RECOMMENDED_FIRST.format("p50"): pytest.approx(11.0)}
+    assert result.options.size_range("first-item") == pytest.approx((8.0, 12.0))
+    assert result.options.size_range("recommended-instructions") is None
+    assert result.within_range(wall) is result.within_range(first) is True
+
+
+def test_a_size_outside_its_range_is_reported_not_failed():
+    result = wall_clock_calibration([0.8] * 3, [(1.05, 1.10)] * 3)
+    wall, first = result.tallies
+    assert result.within_range(wall) is result.within_range(first) is False
+    assert result.code == 0 and result.passed(wall) and result.passed(first)
+    text = calibrate.markdown(result)
+    assert ("| `RecommendedStreamThroughput.track_items_per_second` +25.0%: **outside 8-12%** |") in text
+    assert ("| `RecommendedTimeToFirstItem.track_first_item_ms('p50')` +10.0%, "
+            "`TimeToFirstItem.track_first_item_ms('p50')` +5.0%: **outside 8-12%** |") in text
+    size = {s["scenario"]: s["size"] for s in json.loads(calibrate.as_json(result))["scenarios"]}
+    assert size["recommended-wall"]["measured_percent"] == {ITEMS: pytest.approx(25.0)}
+    assert (size["first-item"]["range_percent"], size["first-item"]["within_range"]) == (
+        [pytest.approx(8.0), pytest.approx(12.0)], False)
+
+
+def test_a_size_within_its_range_says_so():
+    text = calibrate.markdown(wall_clock_calibration([0.91] * 3, [(1.09, 1.11)] * 3))
+    assert "| `RecommendedStreamThroughput.track_items_per_second` +9.9%: within 8-12% |" in text
+    assert "+11.0%, `TimeToFirstItem.track_first_item_ms('p50')` +9.0%: within 8-12% |" in text
+
+
+def test_an_injection_with_nothing_measured_says_so():
+    result = wall_clock_calibration([], [])
+    assert result.within_range(result.tallies[0]) is None
+    assert "| nothing measured |" in calibrate.markdown(result)
+
+
+def test_the_overview_page_shows_the_default_selection_and_measured_sizes(tmp_path):
+    from ect_perf import overview
+
+    report = {"rev_hash": "0" * 40, "injected": {}, "scenarios": [
+        {"scenario": "aa", "bench": None, "exit_codes": [0, 0], "rate": "false alarms 0/2", "goal": "≤ 0",
+         "passed": True},
+        {"scenario": "recommended-wall", "bench": "RecommendedStreamThroughput", "exit_codes": [1], "rate": "detected 1/1",
+         "goal": "≥ 80%", "passed": True, "size": {"asked_percent": 10, "measured_percent": 13.2,
+                                                  "range_percent": [8, 12], "within_range": False}}]}
+    (tmp_path / "calibration.json").write_text(json.dumps(report))
+    page = overview._calibration(tmp_path)
+    assert "every benchmark" in page and "None" not in page
+    assert "+13.2% (asked 10%), outside 8-12%" in page

@@ -1,10 +1,11 @@
 """The pull-request gate against a real regression, in a temporary clone.
 
 A commit in the clone makes streaming slower for real: the stream reads pages of one row (one query
-and one trip to its database thread per item) instead of a thousand. The gate must exit 1 and name the streaming
-benchmarks (their time went up, their items/s went down); a commit compared with itself must exit 0;
-a BASE that does not build must exit 2. Each benchmark is judged by its entry in the committed
-benchmarks/verdicts.json. This builds the revisions with asv, so it takes a few minutes.
+and one trip to its database thread per item) instead of a thousand. The gate must measure the
+streaming benchmarks again, confirm the change and exit 1 naming them (their time went up, their
+items/s went down); a commit compared with itself must exit 0; a BASE that does not build must exit
+2. Each benchmark is judged by its entry in the committed benchmarks/verdicts.json. This builds the
+revisions with asv, so it takes a few minutes.
 (The judgement itself is unit-tested without asv in test_judge.py.)
 """
 
@@ -66,7 +67,14 @@ def test_gate_catches_a_real_streaming_regression(clone):
     rows = {row["benchmark"]: row for row in report["benchmarks"]}
     items = rows["bench_throughput.StreamThroughput.track_items_per_second"]
     assert (items["better"], items["judge"], items["threshold"]) == ("higher", "statistics", "10%")
-    assert "| Judge | Threshold |" in summary
+    assert "| Judge | Threshold | Detects |" in summary
+    # Wall-clock rows regress only once measured again, each process one replicate, both revisions alike.
+    assert "Measured again" in summary
+    for name in streaming & regressed:
+        row = rows[name]
+        assert row["reason"].startswith("reproduced") or "instruction count" in row["reason"], row
+        if row["confirmation"]:
+            assert len(row["confirmation"]["before"]) == len(row["confirmation"]["after"]) == report["confirm_pairs"]
     assert (clone / "gate.md").read_text().strip() == summary.strip()  # the summary for the PR comment
 
 

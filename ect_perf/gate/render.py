@@ -1,0 +1,115 @@
+"""The gate's report: Markdown for the pull request (the table first, then what was measured
+again and what each run read) and the same as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from ect_perf.gate.judge import FAILED, NOTHING_MEASURED, OK, REGRESSED, Comparison, Report, screen_factor
+from ect_perf.gate.stats import FAMILY_ALPHA
+
+MARKS = {"regressed": "🔴 regressed", "improved": "🟢 improved", "unchanged": "unchanged",
+         "failed": "❌ failed", "fixed": "✅ fixed", "skipped": "skipped", "new": "🆕 new", "suspect": "suspect"}
+ORDER = ["failed", "regressed", "suspect", "improved", "fixed", "new", "unchanged", "skipped"]
+VERDICT_TEXT = {OK: "no benchmark got worse", REGRESSED: "performance regressed",
+                FAILED: "a benchmark or build failed", NOTHING_MEASURED: "nothing was measured in both revisions"}
+JUDGE_SHORT = {"statistics": "wall", "factor": "count"}
+HOW = (
+    "**count** rows (instruction counts, deterministic): the ratio beyond the threshold counts. "
+    "**wall** rows (wall-clock): a move the bad way beyond half the threshold is a suspect, measured "
+    "again in interleaved pairs of processes (BASE, HEAD, HEAD, BASE, ...), one replicate per process; "
+    "it regresses only if an exact one-sided Mann–Whitney test on the replicates is significant at "
+    f"{FAMILY_ALPHA:g} shared among the suspects (Bonferroni) and the replicates' median still moved beyond "
+    "half the threshold, or if its instruction count regressed too. **min**: a smaller absolute change "
+    "never counts. Entries: `benchmarks/verdicts.json`; the method: `docs/gate.md`."
+)
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "failed"
+    if value != value:
+        return "n/a"
+    if unit == "seconds":
+        for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+            if abs(value) >= scale:
+                return f"{value / scale:.3g} {suffix}"
+        return f"{value * 1e9:.3g} ns"
+    if unit == "bytes":
+        return f"{value / 2**20:.3g} MiB"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f} {unit}".strip()
+    return f"{value:.4g} {unit}".strip()
+
+
+def threshold(row: Comparison) -> str:
+    """e.g. "10%", "1%, min 600"."""
+    text = f"{(row.factor - 1) * 100:.3g}%" if row.factor > 1 else "any"
+    if row.min_change:
+        text += f", min {row.min_change:g} {row.unit}".rstrip()
+    return text
+
+
+def detects(row: Comparison) -> str:
+    """The smallest change this row catches: its threshold (half of it for wall rows, when the
+    replicates' spread allows), or what the spread allows."""
+    floor = (row.factor - 1) * 100 if row.judge == "factor" else (screen_factor(row.factor) - 1) * 100
+    noise = row.confirmation.detectable if row.confirmation else None
+    if noise is None:
+        return f"{floor:.3g}%"
+    return f"{max(floor, noise * 100):.3g}%"
+
+
+def _name(row: Comparison, envs: set[str]) -> str:
+    return f"`{row.benchmark}`" + (f" [{row.env}]" if len(envs) > 1 else "")
+
+
+def markdown(report: Report) -> str:
+    code = report.code
+    envs = {row.env for row in report.rows}
+    lines = [f"### Performance gate: {VERDICT_TEXT[code]}", "",
+             f"`{report.base}` → `{report.head}` (exit code {code}; the gate took {report.seconds / 60:.1f} min)", ""]
+    lines += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
+    if report.factor_override is not None:
+        lines += [f"`--factor {report.factor_override:g}` replaced the threshold of the wall rows.", ""]
+    lines += ["| Benchmark | Before | After | Ratio | Better | Judge | Threshold | Detects | Change |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(report.rows, key=lambda r: (ORDER.index(r.verdict), r.env, r.benchmark)):
+        ratio = "n/a" if row.ratio is None else f"{row.ratio:.3g}"
+        lines.append(f"| {_name(row, envs)} | {fmt(row.before, row.unit)} | {fmt(row.after, row.unit)} "
+                     f"| {ratio} | {row.better} | {JUDGE_SHORT[row.judge]} | {threshold(row)} | {detects(row)} "
+                     f"| {MARKS[row.verdict]} |")
+    again = [row for row in report.rows if row.reason]
+    if again:
+        lines += ["", f"**Measured again** ({report.confirm_pairs} interleaved pair(s) of processes a suspect; "
+                      "each replicate is one process's median):", ""]
+        for row in sorted(again, key=lambda r: (ORDER.index(r.verdict), r.benchmark)):
+            lines.append(f"- {_name(row, envs)}: {MARKS[row.verdict]}, {row.reason}")
+            if row.confirmation:
+                lines.append(f"  BASE {_reads(row.confirmation.before, row.unit)}; "
+                             f"HEAD {_reads(row.confirmation.after, row.unit)}")
+    lines += ["", HOW]
+    return "\n".join(lines)
+
+
+def _reads(values, unit: str) -> str:
+    return ", ".join(fmt(value, unit) for value in values)
+
+
+def as_json(report: Report) -> str:
+    def clean(value):
+        return None if value is None or value != value else value
+
+    def row_json(row: Comparison) -> dict:
+        data = asdict(row)
+        data.update(before=clean(row.before), after=clean(row.after), threshold=threshold(row), detects=detects(row))
+        return data
+
+    return json.dumps({
+        "base": report.base, "head": report.head, "exit_code": report.code,
+        "verdict": VERDICT_TEXT[report.code], "notes": report.notes,
+        "factor_override": report.factor_override, "seconds": round(report.seconds, 1),
+        "confirm_pairs": report.confirm_pairs,
+        "benchmarks": [row_json(row) for row in report.rows],
+    }, indent=2)
