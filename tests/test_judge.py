@@ -265,3 +265,11 @@ def test_markdown_names_environments_when_there_are_several():
                    POLICIES, {})
     text = markdown(Report("a", "b", exit_code(rows), rows))
     assert "`bench_x.C.track_y` [mariadb]" in text and "`bench_x.C.track_y` [postgresql]" in text
+
+
+def test_a_wall_clock_improvement_says_it_was_measured_once():
+    rows = [judge_row("", "bench.W.track_items", HIGHER_WALL, m(100.0), m(130.0), unit="items/s"),
+            judge_row("", "bench.I.track_instructions", LOWER_COUNT, m(100.0), m(97.0), unit="instructions")]
+    text = markdown(Report("a", "b", exit_code(rows), rows))
+    assert "| wall | 10% | 5% | 🟢 improved (one run) |" in text
+    assert "| count | 1% | 1% | 🟢 improved |" in text

@@ -22,7 +22,7 @@ HOW = (
     "it regresses only if an exact one-sided Mann–Whitney test on the replicates is significant at "
     f"{FAMILY_ALPHA:g} shared among the suspects (Bonferroni) and the replicates' median still moved beyond "
     "half the threshold, or if its instruction count regressed too. **min**: a smaller absolute change "
-    "never counts. Entries: `benchmarks/verdicts.json`; the method: `docs/gate.md`."
+    "never counts. **improved (one run)**: a wall row better beyond its threshold in one run, not measured again. Entries: `benchmarks/verdicts.json`; the method: `docs/gate.md`."
 )
 
 
@@ -61,6 +61,14 @@ def detects(row: Comparison) -> str:
     return f"{max(floor, noise * 100):.3g}%"
 
 
+def mark(row: Comparison) -> str:
+    """A wall-clock improvement is one measurement of each revision, never measured again (only
+    suspects are): on a shared machine it may be noise, and the mark says so."""
+    if row.verdict == "improved" and row.judge == "statistics":
+        return MARKS["improved"] + " (one run)"
+    return MARKS[row.verdict]
+
+
 def _name(row: Comparison, envs: set[str]) -> str:
     return f"`{row.benchmark}`" + (f" [{row.env}]" if len(envs) > 1 else "")
 
@@ -79,7 +87,7 @@ def markdown(report: Report) -> str:
         ratio = "n/a" if row.ratio is None else f"{row.ratio:.3g}"
         lines.append(f"| {_name(row, envs)} | {fmt(row.before, row.unit)} | {fmt(row.after, row.unit)} "
                      f"| {ratio} | {row.better} | {JUDGE_SHORT[row.judge]} | {threshold(row)} | {detects(row)} "
-                     f"| {MARKS[row.verdict]} |")
+                     f"| {mark(row)} |")
     again = [row for row in report.rows if row.reason]
     if again:
         lines += ["", f"**Measured again** ({report.confirm_pairs} interleaved pair(s) of processes a suspect; "
