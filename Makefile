@@ -1,5 +1,6 @@
-# The two commands of the README: `make run` (the main job) and `make test`. Both set up first.
-.PHONY: setup run test protos
+# The commands of the README: `make run` (the main job), `make test` (default tier) and `make test-all`
+# (every test, as CI runs them). Each sets up first.
+.PHONY: setup run test test-all protos
 
 setup:
 	scripts/setup.sh
@@ -7,8 +8,12 @@ setup:
 run: setup
 	scripts/main_job.sh
 
+# test: the default tier, for every change (minutes). test-all: every test, the slow tier included (CI).
 test: setup
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -m "not slow"
+
+test-all: setup
+	.venv/bin/python -m pytest --hypothesis-profile=thorough
 
 protos:
 	.venv/bin/python scripts/generate_protos.py

@@ -12,9 +12,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from benchmarks.harness import ServerProcess
 from ect_service.seeding import seed_url
+
+# Property tests: fewer examples in the default tier (`make test`), all of them in `make test-all`.
+settings.register_profile("quick", max_examples=25)
+settings.register_profile("thorough", max_examples=100)
+settings.load_profile("quick")
 
 SEEDED_USERS = 10_000
 ONLINE_USERS = SEEDED_USERS // 2
@@ -70,5 +76,3 @@ def small_sqlite_url(tmp_path: Path) -> str:
     return seed_url(f"sqlite:///{tmp_path / 'small.db'}", users=20, workflows=3)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: runs asv for minutes (the CI smoke tests); deselect with -m 'not slow'")

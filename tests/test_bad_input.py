@@ -16,7 +16,8 @@ from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 Code = grpc.StatusCode
 SERVICE = "/ect_service.v1.WorkflowService/"
-EXAMPLES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# How many examples: the hypothesis profile (tests/conftest.py: fewer in the default tier).
+EXAMPLES = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))  # protobuf strings are UTF-8
 IDS = st.one_of(
     TEXT,

@@ -93,6 +93,8 @@ def test_asv_check(asv_env, private_config):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_quick_run_of_every_benchmark_succeeds(asv_env, private_config):
     """About 7 minutes on this machine kind (10-15 on a slower host of it); the bound is for a hang."""
     result = asv("run", "--python=same", "--quick", "--machine", MACHINE, "--show-stderr",
@@ -104,6 +106,8 @@ def test_quick_run_of_every_benchmark_succeeds(asv_env, private_config):
     assert "failed" not in output.lower() and "skipped" not in output.lower(), output[-5000:]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_the_databases_config_records_each_server_as_its_own_series(asv_env, tmp_path):
     """asv.databases.conf.json: one environment per server (built from HEAD, not --python=same, which
     ignores asv's matrix), each result recorded with its ECT_BENCH_DATABASE; the targets command

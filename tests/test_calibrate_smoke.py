@@ -29,7 +29,7 @@ WALL_CLOCK = ["bench_throughput.RecommendedStreamThroughput.track_items_per_seco
               "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')",
               "bench_workers.WorkerProcesses.track_two_vs_one"]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3900)]  # its command is bounded at 3,600 s
 
 
 def test_one_aa_run_passes_and_one_injected_run_is_caught(tmp_path):

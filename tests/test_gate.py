@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STREAMING = r"bench_throughput\.StreamThroughput\."  # the one-per-message stream, which the regression slows
 GIT_USER = ["-c", "user.name=gate test", "-c", "user.email=gate-test@example.invalid"]
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return run_bounded(args, cwd=cwd, timeout=1_800)

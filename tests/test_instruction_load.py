@@ -36,6 +36,8 @@ def test_a_process_that_is_not_ours_is_other_load():
         hog.wait()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_count_made_on_a_busy_machine_is_refused(small_sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setattr(bench_instructions, "BUSY_ATTEMPTS", 1)

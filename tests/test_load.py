@@ -109,6 +109,8 @@ def measured_churn(url: str, path: Path, warm_up: int, rounds: int) -> dict:
             "grown": traced_after - traced_before}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_thousand_streams_again_and_again(churn_database):
     url, path = churn_database
     seen = measured_churn(url, path, WARM_UP_ROUNDS, CHURN_ROUNDS)
@@ -121,6 +123,8 @@ def test_a_thousand_streams_again_and_again(churn_database):
     assert_no_leaks(before, after)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_churn_catches_a_service_that_keeps_something_per_stream(churn_database, tmp_path, monkeypatch):
     """The judgement above fails a server that keeps 1 KB for every stream it serves (shorter churn:
     2,000 streams, so the leak is 2 MB against a 100 KB allowance)."""
@@ -131,6 +135,8 @@ def test_the_churn_catches_a_service_that_keeps_something_per_stream(churn_datab
     assert seen["grown"] >= seen["streams"] * 50, seen["grown"]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_ten_thousand_cancellations_release_everything(tmp_path):
     path = tmp_path / "cancel.db"
     url = seed_url(f"sqlite:///{path}")

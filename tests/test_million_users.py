@@ -19,6 +19,8 @@ USERS = 2_000_000
 ONLINE = USERS // 2
 FLAT_MB = 8  # allowed growth of the server's RSS from 100,000 items in to the end
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
 
 @pytest.fixture(scope="module")
 def million_online(tmp_path_factory) -> str:

@@ -72,6 +72,8 @@ def test_an_unknown_call_is_one_line_and_exit_2():
 
 
 @needs_valgrind
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_real_profile_splits_the_whole_cost_per_item():
     result = profile("unary", calls=40, side="server", top=10)
     assert result.items == 40
@@ -85,6 +87,8 @@ def test_a_real_profile_splits_the_whole_cost_per_item():
 
 
 @needs_valgrind
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_command_prints_the_split():
     done = subprocess.run([sys.executable, "-m", "ect_perf", "profile", "unary", "--calls", "20", "--top", "5"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)

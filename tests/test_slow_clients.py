@@ -116,6 +116,8 @@ def test_streams_beyond_the_cap_get_resource_exhausted_and_idle_ones_end(sqlite_
         assert "cancelling a stream whose client read nothing" in "\n".join(server.stderr_lines)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_thousand_stalled_streams(sqlite_url):
     """With 1,000 stalled streams open, GetWorkflow and a new stream's first item are still served
     at once (within their 2 s deadlines; the figures are printed for the README: run with -s)."""
