@@ -109,10 +109,6 @@ def benchmark_units(results_dir: Path) -> dict[str, str]:
             if isinstance(entry, dict) and "unit" in entry}
 
 
-def benchmark_names(results_dir: Path) -> list[str]:
-    return sorted(benchmark_units(results_dir))
-
-
 def benchmark_rows(results_dir: Path) -> list[str]:
     """Every row asv's discovery found (benchmarks.json), named as `--bench` regexes match them."""
     path = Path(results_dir) / "benchmarks.json"

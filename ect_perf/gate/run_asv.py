@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ect_perf.gate.results import benchmark_names, rows_by_env
+from ect_perf.gate.results import rows_by_env
 
 ASV_OK, ASV_STOPPED, ASV_FAILED = 0, 1, 2
 
@@ -65,9 +65,6 @@ class Run:
 
     def rows(self, commit: str) -> dict:
         return rows_by_env(self.results_dir, self.machine, commit)
-
-    def discovered(self) -> list[str]:
-        return benchmark_names(self.results_dir)
 
 
 def run_asv(config: Path, commits: list[str], machine: str, bench: str | None,
