@@ -52,11 +52,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from asv.results import iter_results_for_machine
-from asv.util import load_json
 
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
+from ect_perf.gate.run_asv import load_config_json
 from ect_perf.hosts import host_machine
 
 SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommended-wall", "first-item")
@@ -151,7 +151,7 @@ def counted_reference(config_path: Path, rev_hash: str, scenario: str = "instruc
     ancestor, from the checkout's committed results (asv machine INSTRUCTIONS_MACHINE);
     CalibrationError when none of them is counted."""
     root = config_path.resolve().parent
-    config = load_json(str(config_path), js_comments=True)
+    config = load_config_json(config_path)
     results_dir = root / config.get("results_dir", "results")
     counted = {}
     if (results_dir / INSTRUCTIONS_MACHINE / "machine.json").is_file():
@@ -558,7 +558,7 @@ def _environment(name: str, value: str):
 
 def _env_dir(config_path: Path) -> Path:
     """The checkout's asv environments, where the gate would build anyway: builds stay cached."""
-    config = load_json(str(config_path), js_comments=True)
+    config = load_config_json(config_path)
     return config_path.resolve().parent / config.get("env_dir", "env")
 
 
