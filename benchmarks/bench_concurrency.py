@@ -165,7 +165,6 @@ class Backpressure(ServerBenchmark):
     (time spent waiting for items), and how much the server's memory grows meanwhile.
     """
 
-    rounds = 1  # each call returns several samples
     timeout = 300
     STREAMS = 3
 

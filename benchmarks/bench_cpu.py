@@ -9,7 +9,6 @@ STREAMS = 5
 
 
 class CpuPerItem(ServerBenchmark):
-    rounds = 1  # each call returns several samples
     warmup_streams = 1
 
     def cpu_us_per_item(self, process: psutil.Process) -> float:

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from .common import ServerBenchmark, empty, recommended_read, samples
+from .common import ROUNDS, ServerBenchmark, empty, recommended_read, samples
 
 CALLS = 200  # p50: every call is a sample, so asv's median is the p50
 BATCHES, BATCH = 5, 100  # p99: one sample per batch of 100 calls
@@ -13,8 +13,6 @@ BATCHES, BATCH = 5, 100  # p99: one sample per batch of 100 calls
 class TimeToFirstItem(ServerBenchmark):
     """Spec: "Time to First Item (TTFI)". The clock stops when the first item is in; the call is
     cancelled after that, outside the measurement."""
-
-    rounds = 4  # server processes per commit, each giving its samples (bench_throughput.ROUNDS)
 
     def open_stream(self):
         """(call, items) of the stream whose first item is timed."""
@@ -35,6 +33,7 @@ class TimeToFirstItem(ServerBenchmark):
         return samples(np.percentile([self.first_item_ms() for _ in range(BATCH)], 99) for _ in range(BATCHES))
 
     track_first_item_ms.params = ["p50", "p99"]
+    track_first_item_ms.rounds = ROUNDS
     track_first_item_ms.param_names = ["percentile"]
     track_first_item_ms.unit = "ms"
 

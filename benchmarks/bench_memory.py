@@ -17,6 +17,7 @@ from .common import (
 )
 
 CALLS = 5  # samples per benchmark
+MEMORY_ROUNDS = 2  # server processes per commit (see common.ROUNDS)
 
 
 class StreamingVsBufferingPeakMemory(ServerBenchmark):
@@ -46,7 +47,6 @@ class AllocatedMemory(ServerBenchmark):
     client. A server that read every row before streaming, or a client that kept every item, shows.
     """
 
-    rounds = 2  # server processes per commit, each giving several samples
     warmup_streams = 1
     probe = True
     trace_server_memory = True
@@ -76,11 +76,13 @@ class AllocatedMemory(ServerBenchmark):
     track_allocated_kb.params = ["stream", "buffered"]
     track_allocated_kb.param_names = ["mode"]
     track_allocated_kb.unit = "KB"
+    track_allocated_kb.rounds = MEMORY_ROUNDS
 
     def track_buffered_to_stream_ratio(self, url):
         return samples(self.peak_kb(self.buffered) / self.peak_kb(self.stream) for _ in range(CALLS))
 
     track_buffered_to_stream_ratio.unit = "x"
+    track_buffered_to_stream_ratio.rounds = MEMORY_ROUNDS
 
 
 class RecommendedStreamMemory(AllocatedMemory):
@@ -98,11 +100,13 @@ class RecommendedStreamMemory(AllocatedMemory):
         return samples(self.peak_kb(self.stream) for _ in range(CALLS))
 
     track_allocated_kb.unit = "KB"
+    track_allocated_kb.rounds = MEMORY_ROUNDS
 
     def track_buffered_to_stream_ratio(self, url):
         return samples(self.peak_kb(self.buffered) / self.peak_kb(self.stream) for _ in range(CALLS))
 
     track_buffered_to_stream_ratio.unit = "x"
+    track_buffered_to_stream_ratio.rounds = MEMORY_ROUNDS
 
 
 class GcPressure(ServerBenchmark):
@@ -111,7 +115,6 @@ class GcPressure(ServerBenchmark):
     as the specification's benchmark does. A commit whose per-item work leaves cyclic garbage moves
     these counts; where they are 0 the README says why."""
 
-    rounds = 2
     warmup_streams = 1
     probe = True
 
@@ -135,3 +138,4 @@ class GcPressure(ServerBenchmark):
     track_gc_collections.params = (["server", "client"], [0, 1, 2])
     track_gc_collections.param_names = ["side", "generation"]
     track_gc_collections.unit = "collections"
+    track_gc_collections.rounds = MEMORY_ROUNDS

@@ -1,6 +1,6 @@
 """Throughput: the streams drained end to end, and the unary GetWorkflow baseline."""
 
-from .common import ServerBenchmark, drain, drain_recommended, samples, timed_drain, timed_drain_recommended
+from .common import ROUNDS, ServerBenchmark, drain, drain_recommended, samples, timed_drain, timed_drain_recommended
 
 try:
     from ect_service.v1 import workflow_pb2
@@ -8,11 +8,6 @@ except ImportError:
     workflow_pb2 = None
 
 STREAMS = 8  # whole streams, one sample each, for the track_ benchmarks
-# Server processes per commit, interleaved between the gate's two commits. The samples of one process
-# agree closely while processes differ by up to 10%: with one process per commit, the gate's
-# significance test took such a difference for a change (1 false alarm in 10 A/A runs, 1.12x);
-# pooling four, a commit's median no longer rides on one process.
-ROUNDS = 4
 
 
 class StreamThroughput(ServerBenchmark):
@@ -49,8 +44,6 @@ class RecommendedStreamThroughput(ServerBenchmark):
     (common.recommended_read: StreamUsersOnline where the commit has it, else GetUsersOnlineStream).
     The client iterates every item."""
 
-    rounds = ROUNDS
-
     def setup(self, url, *params):
         super().setup(url, *params)
         drain_recommended(self.stub)
@@ -59,6 +52,7 @@ class RecommendedStreamThroughput(ServerBenchmark):
         return samples(items / seconds for seconds, items in (timed_drain_recommended(self.stub) for _ in range(STREAMS)))
 
     track_items_per_second.unit = "items/s"
+    track_items_per_second.rounds = ROUNDS
 
 
 class UnaryBaseline(ServerBenchmark):

@@ -36,6 +36,11 @@ else:
 USERS = 10_000  # half online: the specification's 5,000-item stream
 ONLINE = USERS // 2
 LARGE_USERS = 40_000  # 20,000 items: where streaming and buffering memory clearly differ
+# Server processes per commit for a wall-clock track_ benchmark, interleaved between commits: the
+# samples of one process move together (placement, caches, hash seed) while processes differ by up to
+# 10%, so a commit's median must not ride on one process. asv reads `rounds` of a track_ benchmark
+# only from the method (`track_x.rounds = ROUNDS`); a class attribute counts for time_ benchmarks alone.
+ROUNDS = 4
 
 CHANNEL_OPTIONS = [
     # One client thread per stream: less client overhead, so the server's share shows more.
