@@ -16,11 +16,12 @@ wraps two methods of the servicer class before grpc takes them); the messages st
   recommended-instructions  `user_columns_pages()`, each page of the recommended read (StreamUsersOnline
                             with columns), burns about R% (--recommended-instructions-percent) of that
                             read server's count at REV (or its newest counted ancestor) per row;
-  recommended-wall          `user_columns_pages()` sleeps, after each page, W% of the time since the
-                            previous page;
+  recommended-wall          `user_columns_pages()` waits, after each page, W% of the time since the
+                            previous page (the first page: W% of its own read);
   first-item                GetUsersOnlineStream and StreamUsersOnline wait, before their first
-                            message, F% (--first-item-percent) of the time the call took to get it
-                            ready (the server's time: the client's and grpc's share is not in it).
+                            message, F% (--first-item-percent) of the read's time to its first item
+                            as the client measures it (TimeToFirstItem's and RecommendedTimeToFirstItem's
+                            p50, measured at REV on this host by one asv run before the scenario's).
 
 Then the gate compares REV with each commit `--runs` times, each scenario with its own benchmark
 selection: aa every benchmark (unless narrowed), an injected scenario the benchmarks it should
@@ -56,7 +57,7 @@ from asv.results import iter_results_for_machine
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
-from ect_perf.gate.run_asv import load_config_json
+from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
 
 SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommended-wall", "first-item")
@@ -254,78 +255,94 @@ def user_columns_pages(engine, after_id, size, per_message):
 '''
 
 
+def _busy_wait() -> str:
+    return """def _calibration_wait_until(until):
+    # A busy-wait, not time.sleep: the waits are a fraction of a millisecond, which time.sleep
+    # overshoots by about as much again, and a thread woken from a sleep then waits for the GIL.
+    while _calibration_time.perf_counter() < until:
+        pass"""
+
+
 def recommended_wall_patch(percent: float) -> str:
-    """Redefines user_columns_pages (see recommended_instructions_patch) to sleep after each page,
-    on the database thread the call waits for: `percent`% of the time since the previous page was
-    read (its messages' sending and this page's read), the overshoot owed back as in wall_patch.
-    The read sends 5,000 items in 8 pages: a sleep per 100 items would be a sleep per message."""
+    """Redefines user_columns_pages (see recommended_instructions_patch) to wait after each page, on
+    the database thread the call waits for: `percent`% of the time since the previous page was
+    read (its messages' sending and this page's read), the first page of a read `percent`% of its
+    own read (the time before it is the previous read's, or the client's). The wait is a busy-wait
+    holding the GIL, so the whole server stands still for it: wall-clock time only, on the read's
+    items/s (its instruction counts are not in the scenario's selection). The read sends 5,000
+    items in 8 pages: a wait per 100 items would be a wait per message."""
     return f'''
 
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item of the recommended read, no
-# CPU work: after each page, sleep {percent:g}% of the time since the previous page, less what
-# earlier sleeps overslept.
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item of the recommended read:
+# after each page, wait {percent:g}% of the time since the previous page (the first page: of its own read).
 import time as _calibration_time
 
 _calibration_user_columns_pages = user_columns_pages
-_calibration_since = [_calibration_time.perf_counter()]
-_calibration_owed = [0.0]
+_calibration_since = [0.0]
+
+
+{_busy_wait()}
 
 
 def user_columns_pages(engine, after_id, size, per_message):
+    start = _calibration_time.perf_counter()
     page = _calibration_user_columns_pages(engine, after_id, size, per_message)
-{textwrap.indent(_owed_sleep(percent), " " * 4)}
+    ready = _calibration_time.perf_counter()
+    since = start if after_id is None else _calibration_since[0]
+    _calibration_wait_until(ready + (ready - since) * {percent / 100:g})
+    _calibration_since[0] = _calibration_time.perf_counter()
     return page
 '''
 
 
-def first_item_patch(percent: float) -> str:
+def first_item_patch(percent: float, first_item_ms: dict[str, float]) -> str:
     """Wraps GetUsersOnlineStream and StreamUsersOnline (grpc takes the methods from the class when
     the server starts, after this runs): each call gets a context whose first write first waits
-    `percent`% of the time from the call's start until that message was ready; later writes and
-    everything else go to grpc's context unchanged. The wait is a busy-wait on the event loop."""
+    `percent`% of `first_item_ms[method]`, the read's time to its first item as the client measured
+    it at REV on this host (first_item_times): the server's own share of that time is too small a
+    base. Later writes and everything else go to grpc's context unchanged."""
+    waits = {method: percent / 100 * first_item_ms[method] / 1e3 for method in REDEFINES["first-item"]}
     return f'''
 
-# ect_perf calibrate: about {percent:g}% more time to the first message of GetUsersOnlineStream and
-# StreamUsersOnline: before its first write, a call waits {percent:g}% of the time it took until then.
+# ect_perf calibrate: about {percent:g}% more time to the first item of GetUsersOnlineStream and
+# StreamUsersOnline: before its first write, a call waits {percent:g}% of the read's time to its first
+# item measured at the revision below ({", ".join(f"{m} {w * 1e6:.1f} µs" for m, w in waits.items())}).
 import functools as _calibration_functools
 import time as _calibration_time
 
 
-def _calibration_wait_until(until):
-    # A busy-wait, not time.sleep: the wait is a fraction of a millisecond, which time.sleep
-    # overshoots by about as much again.
-    while _calibration_time.perf_counter() < until:
-        pass
+{_busy_wait()}
 
 
 class _CalibrationFirstWrite:
     """A call's context whose first write waits first."""
 
-    def __init__(self, context):
+    def __init__(self, context, wait):
         self._context = context
-        self._start = _calibration_time.perf_counter()
+        self._wait = wait
 
     def __getattr__(self, name):
         return getattr(self._context, name)
 
     async def write(self, message):
-        if self._start is not None:
-            ready = _calibration_time.perf_counter()
-            _calibration_wait_until(ready + (ready - self._start) * {percent / 100:g})
-            self._start = None
+        if self._wait is not None:
+            _calibration_wait_until(_calibration_time.perf_counter() + self._wait)
+            self._wait = None
         await self._context.write(message)
 
 
-def _calibration_first_write_waits(method):
+def _calibration_first_write_waits(method, wait):
     @_calibration_functools.wraps(method)
     async def call(self, request, context):
-        await method(self, request, _CalibrationFirstWrite(context))
+        await method(self, request, _CalibrationFirstWrite(context, wait))
 
     return call
 
 
-WorkflowServicer.GetUsersOnlineStream = _calibration_first_write_waits(WorkflowServicer.GetUsersOnlineStream)
-WorkflowServicer.StreamUsersOnline = _calibration_first_write_waits(WorkflowServicer.StreamUsersOnline)
+WorkflowServicer.GetUsersOnlineStream = _calibration_first_write_waits(
+    WorkflowServicer.GetUsersOnlineStream, {round(waits["GetUsersOnlineStream"], 9)!r})
+WorkflowServicer.StreamUsersOnline = _calibration_first_write_waits(
+    WorkflowServicer.StreamUsersOnline, {round(waits["StreamUsersOnline"], 9)!r})
 '''
 
 
@@ -368,6 +385,8 @@ class Options:
     config_path: Path = Path("asv.conf.json")
     # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
     references: dict[str, Reference] = field(default_factory=dict)
+    # Set by calibrate() for first-item: {method: its read's p50 time to the first item at REV, ms}.
+    first_item_ms: dict[str, float] = field(default_factory=dict)
 
     def turns(self) -> int:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
@@ -394,7 +413,7 @@ class Options:
         if scenario == "recommended-wall":
             return recommended_wall_patch(self.wall_percent)
         if scenario == "first-item":
-            return first_item_patch(self.first_item_percent)
+            return first_item_patch(self.first_item_percent, self.first_item_ms)
         return None
 
     def injected(self, scenario: str) -> str:
@@ -409,10 +428,11 @@ class Options:
         if scenario == "wall":
             return f"+{percent:g}% wall time (sleeps {percent:g}% of each {SLEEP_EVERY} items' time)"
         if scenario == "recommended-wall":
-            return f"+{percent:g}% wall time of the recommended read (sleeps {percent:g}% of each page's time)"
+            return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
-            return (f"+{percent:g}% time to the first message of both reads (waits {percent:g}% of the "
-                    f"server's time to it)")
+            measured = ", ".join(f"{method} {ms:.3g} ms" for method, ms in sorted(self.first_item_ms.items()))
+            return (f"+{percent:g}% time to the first item of both reads (waits {percent:g}% of its p50 at "
+                    f"REV on this host: {measured})")
         return "nothing (A/A)"
 
     def size_range(self, scenario: str) -> tuple[float, float] | None:
@@ -522,11 +542,33 @@ def calibrate(options: Options) -> Calibration:
         config = clone / options.config_path.name
         if not config.is_file():
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
-        commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         _ensure_machine(options.machine, clone)
+        if "first-item" in options.scenarios:
+            options = replace(options, first_item_ms=first_item_times(
+                config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"))
+        commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         tallies = [_run_scenario(options, name, rev_hash, commits[name], config, env_dir)
                    for name in options.scenarios]
     return Calibration(options, rev_hash, commits, tallies)
+
+
+# The benchmark whose p50 sizes each first-item wait: the client's time to the first item of that call.
+FIRST_ITEM_BENCHMARKS = {
+    "GetUsersOnlineStream": "bench_latency.TimeToFirstItem.track_first_item_ms('p50')",
+    "StreamUsersOnline": "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')",
+}
+
+
+def first_item_times(config: Path, rev_hash: str, machine: str, env_dir: Path, results_dir: Path) -> dict[str, float]:
+    """{method: p50 ms} of FIRST_ITEM_BENCHMARKS, from one asv run of REV into `results_dir`."""
+    run = run_asv(scratch_config(config, results_dir, env_dir), [rev_hash], machine, "TimeToFirstItem")
+    measured = {name: row.value for (_, name), row in run.rows(rev_hash).items()}
+    times = {method: measured.get(name) for method, name in FIRST_ITEM_BENCHMARKS.items()}
+    missing = [FIRST_ITEM_BENCHMARKS[method] for method, ms in times.items() if not ms or ms != ms]
+    if missing:
+        raise CalibrationError(f"could not size the first-item scenario: asv measured no {', '.join(missing)} "
+                               f"at {rev_hash[:8]} (asv exit {run.code})")
+    return times
 
 
 def _run_scenario(options: Options, name: str, rev_hash: str, commit: str, config: Path, env_dir: Path) -> Tally:
@@ -694,6 +736,7 @@ def _injected_json(options: Options) -> dict:
         "wall_percent": options.wall_percent,
         "sleep_every_items": SLEEP_EVERY,
         "first_item_percent": options.first_item_percent,
+        "first_item_p50_ms_at_rev": options.first_item_ms,
     }
 
 

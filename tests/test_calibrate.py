@@ -214,52 +214,6 @@ def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turn
     assert rows == 8  # the last page: 300 online users = 4 + 32 + 256 + 8
 
 
-def page_stream(module, clock: FakeClock, pages: int, seconds_per_page: float) -> float:
-    """The time `pages` take (read and sent) without the sleeps, the page read faked."""
-
-    def read(engine, after_id, size, per_message):
-        clock.now += seconds_per_page
-        return [], None, size
-
-    module._calibration_user_columns_pages = read
-    for _ in range(pages):
-        module.user_columns_pages(None, None, 1_000, 500)
-    return pages * seconds_per_page
-
-
-@pytest.mark.parametrize("percent", [10, 20])
-@pytest.mark.parametrize("overshoot", [0.0, 50e-6])
-def test_recommended_wall_patch_adds_the_percentage_of_the_pages_own_time(tmp_path, percent, overshoot):
-    """At 1.4 ms a page, 10% is 140 µs a page, which a sleep overshoots by a third: owed back."""
-    module = patched_servicer(tmp_path, recommended_wall_patch(percent),
-                              f"calibration_recommended_wall_{percent}_{int(overshoot * 1e6)}", ("user_columns_pages",))
-    clock = module._calibration_time = FakeClock(overshoot)
-    module._calibration_since[0] = 0.0
-    busy = page_stream(module, clock, 80, 1.4e-3)
-    assert clock.slept == pytest.approx(busy * percent / 100, abs=overshoot + 1e-9)
-
-
-def test_recommended_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
-    module = patched_servicer(tmp_path, recommended_wall_patch(10), "calibration_recommended_wall_gap",
-                              ("user_columns_pages",))
-    clock = module._calibration_time = FakeClock(0.0)
-    module._calibration_since[0] = 0.0
-    page_stream(module, clock, 5, 0.2)
-    assert clock.slept == 0
-
-
-@pytest.mark.parametrize("method, request_", READS)
-@pytest.mark.parametrize("scenario", ["recommended-instructions", "recommended-wall", "first-item"])
-def test_the_patched_calls_write_the_same_messages(tmp_path, engine, scenario, method, request_):
-    patch = Options(references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)}).patch(scenario)
-    name = f"calibration_same_{scenario.replace('-', '_')}"
-    module = patched_servicer(tmp_path, patch, name, calibrate.REDEFINES[scenario])
-    expected = call(servicer, method, request_, engine)
-    assert call(module, method, request_, engine) == expected
-    assert sum(len(m.columns.user_ids) + len(m.items) if method == "StreamUsersOnline" else 1
-               for m in expected) == 300
-
-
 class BusyClock:
     """A clock the test sets; each reading advances it by a tenth of a microsecond, as a busy-wait
     reading the real clock would see it move."""
@@ -272,13 +226,67 @@ class BusyClock:
         return self.now
 
 
+def page_stream(module, clock: BusyClock, pages: int, seconds_per_page: float, gap: float = 0.0) -> float:
+    """Reads of `pages` pages each (read and sent in `seconds_per_page`, the page read faked), `gap`
+    seconds apart; the time they take without the waits."""
+
+    def read(engine, after_id, size, per_message):
+        clock.now += seconds_per_page
+        return [], "last-id", size
+
+    module._calibration_user_columns_pages = read
+    for _ in range(3):
+        clock.now += gap
+        after_id = None
+        for _ in range(pages):
+            after_id = module.user_columns_pages(None, after_id, 1_000, 500)[1]
+    return 3 * pages * seconds_per_page
+
+
+@pytest.mark.parametrize("percent", [10, 20])
+def test_recommended_wall_patch_adds_the_percentage_of_the_pages_own_time(tmp_path, percent):
+    """At 1.4 ms a page, 10% is 140 µs a page, waited in full (a busy-wait does not overshoot)."""
+    module = patched_servicer(tmp_path, recommended_wall_patch(percent),
+                              f"calibration_recommended_wall_{percent}", ("user_columns_pages",))
+    clock = module._calibration_time = BusyClock()
+    busy = page_stream(module, clock, 8, 1.4e-3)
+    # Each page reads the clock a few times, a tenth of a microsecond each.
+    assert clock.now - busy == pytest.approx(busy * percent / 100, abs=24 * 1e-6)
+
+
+def test_the_first_page_waits_for_its_own_read_not_the_time_since_the_previous_read(tmp_path):
+    """The time between two reads is the client's: a first page's wait is sized by its own read."""
+    module = patched_servicer(tmp_path, recommended_wall_patch(10), "calibration_recommended_wall_gap",
+                              ("user_columns_pages",))
+    clock = module._calibration_time = BusyClock()
+    busy = page_stream(module, clock, 8, 1.4e-3, gap=0.05)
+    assert clock.now - 3 * 0.05 - busy == pytest.approx(busy * 0.1, abs=24 * 1e-6)
+
+
+FIRST_ITEM_MS = {"GetUsersOnlineStream": 0.5, "StreamUsersOnline": 0.8}
+
+
+@pytest.mark.parametrize("method, request_", READS)
+@pytest.mark.parametrize("scenario", ["recommended-instructions", "recommended-wall", "first-item"])
+def test_the_patched_calls_write_the_same_messages(tmp_path, engine, scenario, method, request_):
+    patch = Options(references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)},
+                    first_item_ms=FIRST_ITEM_MS).patch(scenario)
+    name = f"calibration_same_{scenario.replace('-', '_')}"
+    module = patched_servicer(tmp_path, patch, name, calibrate.REDEFINES[scenario])
+    expected = call(servicer, method, request_, engine)
+    assert call(module, method, request_, engine) == expected
+    assert sum(len(m.columns.user_ids) + len(m.items) if method == "StreamUsersOnline" else 1
+               for m in expected) == 300
+
+
 @pytest.mark.parametrize("percent", [10, 25])
-def test_the_first_write_waits_the_percentage_of_the_time_to_it_and_no_other_does(tmp_path, percent):
-    module = patched_servicer(tmp_path, first_item_patch(percent), f"calibration_first_write_{percent}",
-                              calibrate.REDEFINES["first-item"])
+def test_the_first_write_waits_the_percentage_of_the_first_item_time_and_no_other_does(tmp_path, percent):
+    """The wait is `percent`% of the read's p50 time to the first item, whatever the server's own time."""
+    module = patched_servicer(tmp_path, first_item_patch(percent, {"GetUsersOnlineStream": 1.0, "StreamUsersOnline": 2.0}),
+                              f"calibration_first_write_{percent}", calibrate.REDEFINES["first-item"])
     clock = module._calibration_time = BusyClock()
     context = RecordingContext(clock)
-    first_write = module._CalibrationFirstWrite(context)  # the call starts
+    first_write = module._CalibrationFirstWrite(context, percent / 100 * 1e-3)  # the call starts
     clock.now += 1e-3  # its first message is ready 1 ms later
 
     async def writes():
@@ -289,13 +297,13 @@ def test_the_first_write_waits_the_percentage_of_the_time_to_it_and_no_other_doe
 
     asyncio.run(writes())
     assert context.messages == ["first", "second", "third"]
-    assert context.times[0] == pytest.approx(1e-3 * (1 + percent / 100), abs=1e-6)
+    assert context.times[0] == pytest.approx(1e-3 + percent / 100 * 1e-3, abs=1e-6)
     assert context.times[1] == context.times[2] == pytest.approx(context.times[0] + 5e-3, abs=1e-6)  # no wait
     assert first_write.peer() == context.peer()  # anything else is the call's own context
 
 
 def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
-    module = patched_servicer(tmp_path, first_item_patch(10), "calibration_first_item_once",
+    module = patched_servicer(tmp_path, first_item_patch(10, FIRST_ITEM_MS), "calibration_first_item_once",
                               calibrate.REDEFINES["first-item"])
     waits = []
     module._calibration_wait_until = waits.append  # looked up at each first write
@@ -306,7 +314,7 @@ def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
 
 def test_the_wrapped_calls_are_still_coroutines(tmp_path):
     """grpc.aio runs a coroutine handler with context.write (a generator's values it would send itself)."""
-    module = patched_servicer(tmp_path, first_item_patch(10), "calibration_first_item_coroutines",
+    module = patched_servicer(tmp_path, first_item_patch(10, FIRST_ITEM_MS), "calibration_first_item_coroutines",
                               calibrate.REDEFINES["first-item"])
     for method in ("GetUsersOnlineStream", "StreamUsersOnline"):
         wrapped = getattr(module.WorkflowServicer, method)
@@ -362,7 +370,7 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
     rev = git(origin, "rev-parse", "HEAD")
     clone = tmp_path / "clone"
     calibrate._clone(origin, rev, clone)
-    options = Options(machine="m",
+    options = Options(machine="m", first_item_ms=FIRST_ITEM_MS,
                       references={name: calibrate.Reference(10_000, "c" * 40) for name in calibrate.COUNTS})
     commits = {name: calibrate._commit(clone, rev, name, options.patch(name)) for name in calibrate.SCENARIOS}
     for name, commit in commits.items():
@@ -370,7 +378,8 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
         assert git(clone, "diff", "--name-only", rev, commit) == ("" if name == "aa" else "ect_service/servicer.py")
     assert "time.sleep" not in git(clone, "show", f"{commits['instructions']}:ect_service/servicer.py")
     assert "_calibration_time.sleep" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
-    assert "_calibration_time.sleep" in git(clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py")
+    assert "_calibration_wait_until(ready" in git(clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py")
+    assert "StreamUsersOnline, 8e-05)" in git(clone, "show", f"{commits['first-item']}:ect_service/servicer.py")
     assert git(origin, "status", "--porcelain") == "" and git(origin, "rev-parse", "HEAD") == rev
 
 
