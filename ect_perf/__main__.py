@@ -278,17 +278,20 @@ def _calibrate(args) -> int:
                        for name in CALIBRATE_MIN_DETECTION},
         machine=args.machine, config_path=Path(args.config),
     )
+
+    def write(calibration) -> None:
+        if args.markdown:
+            args.markdown.write_text(markdown(calibration) + "\n")
+        if args.json:
+            args.json.write_text(as_json(calibration) + "\n")
+
     try:
-        calibration = calibrate(options)
+        calibration = calibrate(options, progress=write)  # the files hold every run made so far
     except (BadRevision, PolicyError, CalibrationError) as exc:
         print(f"ect_perf calibrate: {exc}", file=sys.stderr)
         return 2
-    text = markdown(calibration)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(as_json(calibration) + "\n")
+    print(markdown(calibration))
+    write(calibration)
     return calibration.code
 
 

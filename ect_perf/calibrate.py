@@ -23,8 +23,9 @@ wraps two methods of the servicer class before grpc takes them); the messages st
                             as the client measures it (TimeToFirstItem's and RecommendedTimeToFirstItem's
                             p50, measured at REV on this host by one asv run before the scenario's).
 
-Then the gate compares REV with each commit `--runs` times, each scenario with its own benchmark
-selection: aa every benchmark (unless narrowed), an injected scenario the benchmarks it should
+Then the gate compares REV with each commit `--runs` times, the scenarios in turn (run 1 of each,
+then run 2 of each; --markdown and --json are rewritten after every run), each scenario with its own
+benchmark selection: aa every benchmark (unless narrowed), an injected scenario the benchmarks it should
 move. A false alarm is an aa run exiting 1, and the A/A goal is every run exiting 0 but for at
 most --max-false-alarms; a detection is an injected run exiting 1 with a benchmark of its selection
 regressed. Each injected scenario's measured size is the median over its runs of how much slower
@@ -51,6 +52,7 @@ import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from asv.results import iter_results_for_machine
 
@@ -522,14 +524,21 @@ class Calibration:
         return all(bounds[0] <= size <= bounds[1] for size in measured.values())
 
     @property
+    def complete(self) -> bool:
+        return all(len(tally.codes) == self.options.runs for tally in self.tallies)
+
+    @property
     def code(self) -> int:
         if any(tally.errors for tally in self.tallies):
             return 2
         return 0 if all(self.passed(tally) for tally in self.tallies) else 1
 
 
-def calibrate(options: Options) -> Calibration:
-    """Raises BadRevision, PolicyError (the clone's verdicts.json) and CalibrationError."""
+def calibrate(options: Options, progress: Callable[[Calibration], None] | None = None) -> Calibration:
+    """Raises BadRevision, PolicyError (the clone's verdicts.json) and CalibrationError. The runs go
+    round the scenarios (run 1 of each, then run 2 of each, ...), so that a machine's slow hour
+    weighs on all of them alike; `progress` gets the calibration so far after each gate run (a
+    calibration stopped early keeps the report of the runs it made)."""
     root = options.config_path.resolve().parent
     rev_hash = rev_parse(root, options.rev)
     references = {name: counted_reference(options.config_path, rev_hash, name)
@@ -547,9 +556,25 @@ def calibrate(options: Options) -> Calibration:
             options = replace(options, first_item_ms=first_item_times(
                 config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"))
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
-        tallies = [_run_scenario(options, name, rev_hash, commits[name], config, env_dir)
-                   for name in options.scenarios]
-    return Calibration(options, rev_hash, commits, tallies)
+        calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
+        return run_in_turn(calibration, config, env_dir, progress)
+
+
+def run_in_turn(calibration: Calibration, config: Path, env_dir: Path,
+                progress: Callable[[Calibration], None] | None = None) -> Calibration:
+    """The gate runs of every scenario, one of each in turn, each with its selection and its calls
+    counted (ECT_BENCH_INSTRUCTION_CALLS)."""
+    options = calibration.options
+    for run in range(options.runs):
+        for tally in calibration.tallies:
+            with _environment(INSTRUCTION_CALLS, tally.calls):
+                tally.add(run_gate(calibration.rev_hash, calibration.commits[tally.scenario], options.machine,
+                                   tally.bench, config, env_dir=env_dir))
+            print(f"ect_perf calibrate: {tally.scenario} run {run + 1}/{options.runs}: gate exit "
+                  f"{tally.codes[-1]}", file=sys.stderr)
+            if progress:
+                progress(calibration)
+    return calibration
 
 
 # The benchmark whose p50 sizes each first-item wait: the client's time to the first item of that call.
@@ -571,17 +596,10 @@ def first_item_times(config: Path, rev_hash: str, machine: str, env_dir: Path, r
     return times
 
 
-def _run_scenario(options: Options, name: str, rev_hash: str, commit: str, config: Path, env_dir: Path) -> Tally:
+def _tally(options: Options, name: str) -> Tally:
     bench = options.bench[name]
-    tally = Tally(name, bench, injected=name != "aa", size_rows=SIZE_ROWS.get(name),
-                  calls=os.environ.get(INSTRUCTION_CALLS) or counted_calls(bench))
-    with _environment(INSTRUCTION_CALLS, tally.calls):
-        for run in range(options.runs):
-            report = run_gate(rev_hash, commit, options.machine, bench, config, env_dir=env_dir)
-            tally.add(report)
-            print(f"ect_perf calibrate: {name} run {run + 1}/{options.runs}: gate exit {report.code}",
-                  file=sys.stderr)
-    return tally
+    return Tally(name, bench, injected=name != "aa", size_rows=SIZE_ROWS.get(name),
+                 calls=os.environ.get(INSTRUCTION_CALLS) or counted_calls(bench))
 
 
 @contextmanager
@@ -690,10 +708,13 @@ def _ratios_table(tallies: list[Tally]) -> list[str]:
 def markdown(calibration: Calibration) -> str:
     options = calibration.options
     verdict = {0: "pass", 1: "FAIL", 2: "ERRORS"}[calibration.code]
+    made = sum(len(tally.codes) for tally in calibration.tallies)
+    if not calibration.complete:
+        verdict = f"in progress, {made} of {options.runs * len(calibration.tallies)} gate runs made; so far {verdict}"
     lines = [
         f"### Gate calibration at `{calibration.rev_hash[:8]}`: {verdict} (exit code {calibration.code})",
         "",
-        f"{options.runs} gate run(s) per scenario, REV against a commit on top of it.",
+        f"{options.runs} gate run(s) per scenario, REV against a commit on top of it, the scenarios in turn.",
         "",
         "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Met | Measured size |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -744,6 +765,7 @@ def as_json(calibration: Calibration) -> str:
     options = calibration.options
     return json.dumps({
         "rev": options.rev, "rev_hash": calibration.rev_hash, "runs": options.runs,
+        "complete": calibration.complete,
         "exit_code": calibration.code, "commits": calibration.commits,
         "injected": _injected_json(options),
         "scenarios": [{

@@ -473,10 +473,28 @@ def test_aa_runs_the_gate_on_every_benchmark(monkeypatch, preset, calls):
         monkeypatch.setenv(calibrate.INSTRUCTION_CALLS, preset)
     else:
         monkeypatch.delenv(calibrate.INSTRUCTION_CALLS, raising=False)
-    tally = calibrate._run_scenario(Options(runs=2, machine="m"), "aa", "rev", "aa-commit", Path("c"), Path("e"))
+    options = Options(runs=2, machine="m")
+    calibration = calibrate.Calibration(options, "rev", {"aa": "aa-commit"}, [calibrate._tally(options, "aa")])
+    (tally,) = calibrate.run_in_turn(calibration, Path("c"), Path("e")).tallies
     assert seen == [("rev", "aa-commit", None, calls)] * 2
     assert (tally.bench, tally.calls, tally.codes, tally.injected) == (None, calls, [0, 0], False)
     assert calibrate.os.environ.get(calibrate.INSTRUCTION_CALLS) == preset  # restored
+
+
+def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypatch):
+    """Run 1 of each scenario, then run 2 of each: a calibration stopped early has runs of all."""
+    seen, reports = [], []
+    monkeypatch.setattr(calibrate, "run_gate", lambda base, head, machine, bench, config, env_dir=None:
+                        seen.append(head) or gate_report(0))
+    options = Options(runs=2, machine="m", scenarios=("aa", "recommended-wall"))
+    calibration = calibrate.Calibration(options, "rev", {"aa": "a", "recommended-wall": "w"},
+                                        [calibrate._tally(options, name) for name in options.scenarios])
+    calibrate.run_in_turn(calibration, Path("c"), Path("e"),
+                          progress=lambda c: reports.append((calibrate.markdown(c).splitlines()[0], c.complete)))
+    assert seen == ["a", "w", "a", "w"]
+    assert [complete for _, complete in reports] == [False, False, False, True]
+    assert reports[0][0].startswith("### Gate calibration at `rev`: in progress, 1 of 4 gate runs made")
+    assert "in progress" not in reports[-1][0] and json.loads(calibrate.as_json(calibration))["complete"]
 
 
 def test_a_tally_without_a_selection_counts_any_regressed_row():
