@@ -142,6 +142,9 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
             payload, after_id, count = await self._db.page(read_page, after_id, size)
             if count:
                 yield payload
+            # The caller has sent the page: dropped here, not when the next read's result replaces
+            # it, so that it is not alive while the next page is read.
+            del payload
             if count < size:
                 return
 
