@@ -8,12 +8,15 @@ grpc's flow control lets the server buffer for it.
 Slots: a semaphore with one slot per connection makes callers wait asynchronously for a
 connection (a thousand open streams cost a thousand coroutines, not a thousand threads). Stream
 pages may take at most `connections - reserved` of them at once, so `reserved` connections are
-always left to unary calls: those never queue behind a crowd of streams.
+always left to unary calls: those never queue behind a crowd of streams. A slot is taken for as long
+as its thread runs the query, also after the caller stopped waiting for it: a query that hangs keeps
+its connection, and so its slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 import time
@@ -57,20 +60,46 @@ class DatabaseThreads:
         of it, at most a second), else DatabaseTimeout: a database that stops answering costs
         callers a bounded wait, whatever their deadline. (The thread itself finishes when the
         driver returns; close() bounds that at shutdown.)"""
+        return await self._limited(query, args, (self._slots,))
+
+    async def page(self, query: Callable[..., T], *args) -> T:
+        """Run query(engine, *args) on a database thread for a stream, within the streams' share.
+        As for call(), waiting for a slot (in the share, then any) and the answer take at most
+        call_limit seconds together."""
+        return await self._limited(query, args, (self._stream_slots, self._slots))
+
+    async def _limited(self, query: Callable[..., T], args: tuple, shares: tuple[asyncio.Semaphore, ...]) -> T:
+        """query on a database thread once it has a slot in each of `shares`, within call_limit.
+        The slots stay taken for as long as the thread runs the query: a call that gives up
+        (past its limit, or cancelled by its client) leaves the query running on its connection,
+        and its slots go back only when the driver returns. Were they given back at once, a
+        database that stops answering would let new calls past the limits onto threads that are
+        all stuck, and unary calls would queue behind hung stream pages."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         self._limits[task] = loop.time() + self.call_limit
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = loop.create_task(self._watch(), name="ect-db-call-watchdog")
+        taken: list[asyncio.Semaphore] = []
         try:
-            async with self._slots:
-                return await loop.run_in_executor(self._executor, self._run, query, args)
+            for slots in shares:
+                await slots.acquire()
+                taken.append(slots)
+            running = self._executor.submit(self._run, query, args)
+            try:
+                return await asyncio.wrap_future(running, loop=loop)
+            except asyncio.CancelledError:
+                running.add_done_callback(functools.partial(_release_from_thread, loop, tuple(taken)))
+                taken.clear()
+                raise
         except asyncio.CancelledError:
             if self._limits.get(task) != OVERDUE:
                 raise  # the client's cancellation or deadline, or shutdown
             task.uncancel()
             raise DatabaseTimeout(f"the database did not answer within {self.call_limit:g} s") from None
         finally:
+            for slots in taken:
+                slots.release()
             self._limits.pop(task, None)
 
     async def _watch(self) -> None:
@@ -84,11 +113,6 @@ class DatabaseThreads:
                 if now > limit:  # never again once OVERDUE: a call is cancelled once
                     self._limits[task] = OVERDUE
                     task.cancel()
-
-    async def page(self, query: Callable[..., T], *args) -> T:
-        """Run query(engine, *args) on a database thread for a stream, within the streams' share."""
-        async with self._stream_slots:
-            return await self.call(query, *args)
 
     def _run(self, query: Callable[..., T], args: tuple) -> T:
         with self._idle:
@@ -112,3 +136,17 @@ class DatabaseThreads:
             self._executor.shutdown(wait=True)
             self.engine.dispose()
         return finished
+
+
+def _release_from_thread(loop: asyncio.AbstractEventLoop, taken: tuple[asyncio.Semaphore, ...], _done) -> None:
+    """Give back the slots of a call that stopped waiting, once its thread is done with the query
+    (a done-callback: it runs on that thread, or at once if the query had already finished)."""
+    try:
+        loop.call_soon_threadsafe(_release, taken)
+    except RuntimeError:  # the event loop is closed: nothing waits for these slots any more
+        pass
+
+
+def _release(taken: tuple[asyncio.Semaphore, ...]) -> None:
+    for slots in taken:
+        slots.release()
