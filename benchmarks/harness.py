@@ -16,6 +16,7 @@ into the server so that `snapshot()` can read its garbage collector and tracemal
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -66,7 +67,7 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
         self.target = ""
         self._channels: list[grpc.Channel] = []
-        self._snapshots = 0
+        self._snapshots = itertools.count(1)  # names the snapshot requests
         self.stderr_lines: deque[str] = deque(maxlen=200)  # the server's log tail, for errors
 
     @property
@@ -133,17 +134,37 @@ class ServerProcess:
         """The server's counters now (probe=True): gc collections per generation and, when the server
         runs with PYTHONTRACEMALLOC=1, traced memory. Resets the traced peak for the next snapshot.
         `collect=True` runs a full garbage collection first: the traced memory is then what is still
-        reachable, without the garbage that happens to await the next collection."""
+        reachable, without the garbage that happens to await the next collection.
+
+        The request is a file named for this snapshot, and the probe answers under that name
+        (probe/sitecustomize.py): a signal lost or handled late can cost this snapshot, never the
+        next. One that times out is withdrawn, unless the probe has already taken it."""
         assert self._probe_dir, "start the server with probe=True"
-        self._snapshots += 1
-        path = Path(self._probe_dir) / f"{self._snapshots}.json"
-        self.process.send_signal(signal.SIGUSR2 if collect else signal.SIGUSR1)
+        directory = Path(self._probe_dir)
+        name = str(next(self._snapshots))
+        request, answer = directory / f"{name}.request", directory / f"{name}.json"
+        written = directory / f"{name}.request.tmp"
+        written.write_text("collect" if collect else "")
+        written.replace(request)
+        self.process.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
-        while not path.exists():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"the server's probe did not answer: {' | '.join(list(self.stderr_lines)[-3:])}")
+        taken = False
+        while not answer.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited before its probe answered: {self._log_tail()}")
+            if time.monotonic() > deadline:
+                if not taken:
+                    try:
+                        request.unlink()
+                    except FileNotFoundError:  # taken by the probe: its answer is being written
+                        taken, deadline = True, time.monotonic() + timeout
+                        continue
+                raise RuntimeError(f"the server's probe did not answer within {timeout:g} s: {self._log_tail()}")
             time.sleep(0.002)
-        return json.loads(path.read_text())
+        return json.loads(answer.read_text())
+
+    def _log_tail(self) -> str:
+        return " | ".join(list(self.stderr_lines)[-3:])
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send `sig` and wait for the exit code."""
