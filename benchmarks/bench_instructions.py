@@ -158,14 +158,27 @@ def _counted_once(url: str, call: str, calls: int, scratch: Path, side: str, too
             if done.poll() is None:
                 done.kill()
                 done.communicate()
-        if done.returncode != 0:
-            raise RuntimeError(f"the counted client failed: {stderr.strip().splitlines()[-1:]}")
-        items = json.loads(stdout.strip().splitlines()[-1])["items"]
+        items = items_received(done.returncode, stdout, stderr)
     finally:
         code = server.stop(timeout=120)
     if code != 0:
         raise RuntimeError(f"the counted server exited with {code}: {list(server.stderr_lines)[-3:]}")
     return instructions(out_file), items
+
+
+def items_received(code: int, stdout: str, stderr: str) -> int:
+    """The count that the counted client prints last, {"items": N}; else RuntimeError with the
+    client's exit status and the end of its standard error (its traceback, or valgrind's
+    complaint), since its output alone does not say why it has no count."""
+    lines = stdout.strip().splitlines()
+    if code == 0 and lines:
+        try:
+            return int(json.loads(lines[-1])["items"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    said = " | ".join(stderr.strip().splitlines()[-5:]) or "nothing on its standard error"
+    printed = f"its output ends {lines[-1][-200:]!r}" if lines else "no output"
+    raise RuntimeError(f"the counted client gave no item count (exit status {code}, {printed}): {said}")
 
 
 FIXED_HASHING = {"PYTHONHASHSEED": "0"}  # the same dict and set layouts in every counted run
