@@ -181,6 +181,9 @@ class ServerBenchmark:
     # The server loads benchmarks/probe (gc and tracemalloc counters) and traces allocations.
     probe = False
     trace_server_memory = False
+    # A folder whose `ect_service` the server runs instead of the installed one (the gate's
+    # interleaved confirmation serves both revisions from one environment); None: the installed one.
+    server_source: str | None = None
 
     def setup_cache(self):
         return seeded_database("ECT_BENCH_DB_URL", "ect-bench.db", USERS)
@@ -189,7 +192,7 @@ class ServerBenchmark:
         if MISSING:
             raise NotImplementedError(MISSING)
         env = {"PYTHONTRACEMALLOC": "1"} if self.trace_server_memory else None
-        self.server = ServerProcess(url, probe=self.probe, env=env).start()
+        self.server = ServerProcess(url, probe=self.probe, env=env, source=self.server_source).start()
         # Server and client on cores of their own: left to the scheduler, the same commit's drain
         # time swung 2.5x between server processes on this 2-core machine; pinned, within 15%.
         if cores := split_cores():

@@ -51,13 +51,20 @@ class ServerProcess:
         wrapper: Sequence[str] = (),
         probe: bool = False,
         startup_timeout: float = 30.0,
+        source: str | None = None,
     ) -> None:
+        """source: a folder holding an `ect_service` package to serve instead of the installed one
+        (first on the server's PYTHONPATH): two revisions served side by side by one environment."""
         self.db_url = db_url
         self.args = [*wrapper, sys.executable, "-m", "ect_service", "serve", "--db", db_url, "--port", "0"]
         if pool_size is not None:
             self.args += ["--pool-size", str(pool_size)]
         self.args += ["--stop-on-stdin-eof", *extra_args]
         self.env = {**os.environ, **(env or {})}
+        # `python -m` puts its working directory first on sys.path: the source's folder, when given.
+        self.cwd = source
+        if source:
+            self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, self.env.get("PYTHONPATH", "")]))
         self._probe_dir = None
         if probe:
             self._probe_dir = tempfile.mkdtemp(prefix="ect-probe-")
@@ -82,6 +89,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
+            cwd=self.cwd,
             text=True,
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
