@@ -446,11 +446,14 @@ class Options:
 
 
 def slowdown(row: Comparison) -> float | None:
-    """How many times slower HEAD reads on this row: its ratio after/before, inverted where higher
-    is better (items/s); None without a ratio."""
-    if row.ratio is None or row.ratio <= 0:
+    """How many times slower HEAD reads on this row: what measuring it again estimated where it was
+    (the more exact figure), else its ratio after/before; inverted where higher is better (items/s);
+    None without either."""
+    estimate = row.confirmation.test.estimate if row.confirmation else None
+    ratio = estimate or row.ratio
+    if ratio is None or ratio <= 0:
         return None
-    return row.ratio if row.better == "lower" else 1 / row.ratio
+    return ratio if row.better == "lower" else 1 / ratio
 
 
 @dataclass

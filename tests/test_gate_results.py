@@ -113,3 +113,22 @@ def test_the_detectable_change_grows_with_the_spread():
     quiet, noisy = [100, 101, 99, 100, 101, 99], [100, 110, 90, 105, 95, 100]
     assert stats.detectable_change(quiet, 6, 0.01) < 0.03 < stats.detectable_change(noisy, 6, 0.01)
     assert stats.detectable_change([1.0, 1.0], 6, 0.01) is None
+
+
+def test_the_blocks_test_is_one_sided_in_the_worse_direction():
+    """Blocks of interleaved calls: each block's median ratio of its rounds, a t-test on their logs."""
+    base = [[100.0, 102.0, 98.0, 100.0]] * 3 + [[90.0, 91.0, 89.0, 90.0]] * 3  # the machine slowed down
+    slower = [[v * 1.1 for v in block] for block in base]
+    ratios = stats.block_ratios(base, slower)
+    assert ratios == pytest.approx([1.1] * 6)
+    assert stats.blocks_worse_test(ratios, "lower", 0.01).significant  # 10% more time: worse
+    assert not stats.blocks_worse_test(ratios, "higher", 0.01).significant  # 10% more items/s: not worse
+    noisy = [1.1, 0.95, 1.2, 0.9, 1.05, 1.0]
+    test = stats.blocks_worse_test(noisy, "lower", 0.01)
+    assert not test.significant and test.estimate == pytest.approx(math.exp(sum(map(math.log, noisy)) / 6))
+
+
+def test_the_blocks_detectable_change_grows_with_their_spread():
+    tight, loose = [1.0, 1.01, 0.99, 1.0, 1.005, 0.995], [1.0, 1.1, 0.9, 1.05, 0.95, 1.0]
+    assert stats.blocks_detectable_change(tight, 0.01) < 0.05 < stats.blocks_detectable_change(loose, 0.01)
+    assert stats.blocks_detectable_change([1.0, 1.1], 0.01) is None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ect_perf.gate import interleave
 from ect_perf.gate.judge import (
     Comparison, Confirmation, Outcome, Report, built, compare, confirmed, covered_by_regressed_count,
     exit_code, judge_row, notes,
@@ -251,8 +252,8 @@ def test_markdown_shows_judge_threshold_detection_and_what_was_measured_again():
     assert "| Benchmark | Before | After | Ratio | Better | Judge | Threshold | Detects | Change |" in text
     assert "| `bench.B.time_x` | 1 s | 1.2 s | 1.2 | lower | wall | 10% | 5% | 🔴 regressed |" in text
     assert "| count | 1% | 1% | unchanged |" in text
-    assert "**Measured again** (5 interleaved pair(s)" in text
-    assert "BASE 1 s, 1.01 s, 990 ms, 1 s, 1.02 s; HEAD 1.2 s" in text
+    assert "**Measured again** (what each run read)" in text
+    assert "5 interleaved pairs of processes, each process's median: BASE 1 s, 1.01 s, 990 ms, 1 s, 1.02 s; HEAD 1.2 s" in text
     data = json.loads(as_json(report))
     assert data["exit_code"] == 1 and data["seconds"] == 754.0
     first = data["benchmarks"][0]
@@ -273,3 +274,18 @@ def test_a_wall_clock_improvement_says_it_was_measured_once():
     text = markdown(Report("a", "b", exit_code(rows), rows))
     assert "| wall | 10% | 5% | 🟢 improved (one run) |" in text
     assert "| count | 1% | 1% | 🟢 improved |" in text
+
+
+def test_an_interleaved_confirmation_shows_each_blocks_ratio():
+    suspect = judge_row("", "bench.B.track_items", HIGHER_WALL, m(100.0), m(80.0), unit="items/s")
+    before, after = [[100.0, 101.0, 99.0]] * 4, [[80.0, 81.0, 79.0]] * 4
+    found = interleave.confirmation(before, after, "higher", 0.01, rounds=3)
+    row = confirmed(suspect, found)
+    text = markdown(Report("main", "HEAD", exit_code([row]), [row]))
+    assert row.verdict == "regressed" and found.test.estimate == pytest.approx(0.8, rel=0.01)
+    assert ("4 blocks of both revisions' calls in turn (HEAD/BASE per block: 0.8, 0.8, 0.8, 0.8), each block's "
+            "median: BASE 100 items/s, 100 items/s, 100 items/s, 100 items/s; HEAD 80 items/s") in text
+
+
+def test_an_interleaved_block_that_lost_rounds_is_not_a_confirmation():
+    assert interleave.confirmation([[1.0, 1.0], [1.0]], [[1.0, 1.0], [1.0, 1.0]], "lower", 0.01, rounds=2) is None

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ect_perf.gate.confirm import measure_again
+from ect_perf.gate.interleave import measure_interleaved
 from ect_perf.gate.judge import (
     FAILED, NOTHING_MEASURED, OK, REGRESSED, Comparison, Outcome, Report, built, compare, confirmed,
     covered_by_regressed_count, exit_code, notes,
@@ -59,7 +60,12 @@ def run_gate(base: str, head: str, machine: str, bench: str | None, config_path:
         suspects = [row for row in rows if row.verdict == "suspect"]
         pairs = confirm_pairs or pairs_needed(len(suspects))
         if suspects and outcome.asv == "compared":
-            found = measure_again(suspects, base_hash, head_hash, pairs, config_path, Path(scratch), machine, env_dir)
+            found, left = measure_interleaved(suspects, base_hash, head_hash, config_path, Path(scratch), env_dir,
+                                              rows_tested=len(suspects))
+            pairs = (confirm_pairs or pairs_needed(len(suspects))) if left else 0
+            if left:
+                found.update(measure_again(left, base_hash, head_hash, pairs, config_path, Path(scratch), machine,
+                                           env_dir, rows_tested=len(suspects)))
             rows = [confirmed(row, found[row.key]) if row.verdict == "suspect" else row for row in rows]
     code = exit_code(rows, outcome)
     return Report(base, head, code, rows, notes(rows, outcome, base, head), factor_override,

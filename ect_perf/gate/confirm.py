@@ -22,8 +22,10 @@ def selection(rows: list[Comparison]) -> str:
 
 
 def measure_again(suspects: list[Comparison], base: str, head: str, pairs: int, config_path: Path,
-                  scratch: Path, machine: str, env_dir: Path | None) -> dict[tuple[str, str], Confirmation | None]:
-    """{row key: its confirmation}; None for a row some run did not measure."""
+                  scratch: Path, machine: str, env_dir: Path | None,
+                  rows_tested: int | None = None) -> dict[tuple[str, str], Confirmation | None]:
+    """{row key: its confirmation}; None for a row some run did not measure. rows_tested: how many
+    rows share the family's level (default: these suspects)."""
     replicates = {row.key: ([], []) for row in suspects}
     for pair in range(pairs):
         order = [base, head] if pair % 2 == 0 else [head, base]
@@ -35,7 +37,7 @@ def measure_again(suspects: list[Comparison], base: str, head: str, pairs: int, 
             for key, measurement in run.rows(commit).items():
                 if key in replicates and not measurement.failed and not measurement.missing:
                     replicates[key][side].append(replicate(measurement.samples or [measurement.value]))
-    alpha = row_alpha(len(suspects))
+    alpha = row_alpha(rows_tested or len(suspects))
     out = {}
     for row in suspects:
         before, after = replicates[row.key]

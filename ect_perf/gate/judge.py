@@ -22,12 +22,15 @@ MISSING = Measurement(float("nan"))  # not run in that revision: like skipped
 
 @dataclass(frozen=True)
 class Confirmation:
-    """What measuring a suspect again read: one replicate per process and revision."""
+    """What measuring a suspect again read: one replicate per process (pairs of processes) or per
+    block (interleaved calls) and revision."""
 
     before: tuple[float, ...]
     after: tuple[float, ...]
     test: Test
     detectable: float | None  # about the smallest relative change this confirmation finds
+    design: str = "pairs of processes"  # or "interleaved calls" (interleave.py)
+    ratios: tuple[float, ...] = ()  # interleaved calls: each block's ratio HEAD/BASE
 
 
 @dataclass(frozen=True)

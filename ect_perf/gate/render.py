@@ -18,10 +18,12 @@ JUDGE_SHORT = {"statistics": "wall", "factor": "count"}
 HOW = (
     "**count** rows (instruction counts, deterministic): the ratio beyond the threshold counts. "
     "**wall** rows (wall-clock): a move the bad way beyond half the threshold is a suspect, measured "
-    "again in interleaved pairs of processes (BASE, HEAD, HEAD, BASE, ...), one replicate per process; "
-    "it regresses only if an exact one-sided Mann–Whitney test on the replicates is significant at "
-    f"{FAMILY_ALPHA:g} shared among the suspects (Bonferroni) and the replicates' median still moved beyond "
-    "half the threshold, or if its instruction count regressed too. **min**: a smaller absolute change "
+    "again: where it can be, with both revisions' servers running and their calls made in turn, in blocks "
+    "that start both afresh (a one-sided t-test on the blocks' log-ratios), else in interleaved pairs of "
+    "processes (BASE, HEAD, HEAD, BASE, ..., an exact one-sided Mann–Whitney test on one replicate per "
+    f"process); it regresses only if that test is significant at {FAMILY_ALPHA:g} shared among the "
+    "suspects (Bonferroni) and the change is still beyond half the threshold, or if its instruction count "
+    "regressed too. **min**: a smaller absolute change "
     "never counts. **improved (one run)**: a wall row better beyond its threshold in one run, not measured again. Entries: `benchmarks/verdicts.json`; the method: `docs/gate.md`."
 )
 
@@ -90,15 +92,22 @@ def markdown(report: Report) -> str:
                      f"| {mark(row)} |")
     again = [row for row in report.rows if row.reason]
     if again:
-        lines += ["", f"**Measured again** ({report.confirm_pairs} interleaved pair(s) of processes a suspect; "
-                      "each replicate is one process's median):", ""]
+        lines += ["", "**Measured again** (what each run read):", ""]
         for row in sorted(again, key=lambda r: (ORDER.index(r.verdict), r.benchmark)):
             lines.append(f"- {_name(row, envs)}: {MARKS[row.verdict]}, {row.reason}")
             if row.confirmation:
-                lines.append(f"  BASE {_reads(row.confirmation.before, row.unit)}; "
+                lines.append(f"  {_design(row.confirmation)}: BASE {_reads(row.confirmation.before, row.unit)}; "
                              f"HEAD {_reads(row.confirmation.after, row.unit)}")
     lines += ["", HOW]
     return "\n".join(lines)
+
+
+def _design(confirmation) -> str:
+    if confirmation.design == "interleaved calls":
+        ratios = ", ".join(f"{ratio:.3g}" for ratio in confirmation.ratios)
+        return (f"{len(confirmation.ratios)} blocks of both revisions' calls in turn (HEAD/BASE per block: "
+                f"{ratios}), each block's median")
+    return f"{len(confirmation.before)} interleaved pairs of processes, each process's median"
 
 
 def _reads(values, unit: str) -> str:

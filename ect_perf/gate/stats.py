@@ -14,7 +14,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from scipy.stats import mannwhitneyu, norm
+from scipy.stats import mannwhitneyu, norm, ttest_1samp
+from scipy.stats import t as t_dist
 
 FAMILY_ALPHA = 0.01  # the chance of one false alarm or more across all rows of one pull request
 POWER = 0.8  # for the smallest detectable change that the report prints
@@ -85,3 +86,35 @@ def detectable_change(before: list[float], pairs: int, alpha: float) -> float | 
     spread = statistics.stdev(before) / abs(centre)
     z = norm.ppf(1 - alpha) + norm.ppf(POWER)
     return z * spread * math.sqrt(2 / pairs) / math.sqrt(3 / math.pi)
+
+
+def block_ratios(before: list[list[float]], after: list[list[float]]) -> list[float]:
+    """Each block's median of its rounds' ratios HEAD/BASE (the two calls of a round made one after
+    the other, so a drift of the machine's speed cancels in their ratio)."""
+    return [statistics.median(b / a for a, b in zip(base, head) if a > 0 and b > 0)
+            for base, head in zip(before, after)]
+
+
+def blocks_worse_test(ratios: list[float], better: str, alpha: float) -> Test:
+    """Is HEAD worse, from the blocks' ratios HEAD/BASE? A one-sided one-sample t-test on their
+    logarithms (each a median of several rounds, so close to normal), in the direction that would
+    be worse; the estimate is their geometric mean."""
+    logs = [math.log(r) for r in ratios]
+    alternative = "greater" if better == "lower" else "less"
+    if statistics.pstdev(logs) == 0:  # identical blocks: the t statistic is undefined
+        worse_way = (logs[0] > 0) if better == "lower" else (logs[0] < 0)
+        p_value = 0.0 if worse_way else 1.0
+    else:
+        p_value = float(ttest_1samp(logs, 0.0, alternative=alternative).pvalue)
+    return Test(p_value, alpha, math.exp(statistics.fmean(logs)))
+
+
+def blocks_detectable_change(ratios: list[float], alpha: float) -> float | None:
+    """About the smallest relative change the blocks' test finds with POWER at `alpha`, from the
+    spread of their log-ratios (Student's t with n-1 degrees of freedom). None with fewer than 3."""
+    if len(ratios) < 3:
+        return None
+    logs = [math.log(r) for r in ratios]
+    spread = statistics.stdev(logs)
+    df = len(logs) - 1
+    return math.expm1((t_dist.ppf(1 - alpha, df) + t_dist.ppf(POWER, df)) * spread / math.sqrt(len(logs)))
