@@ -1,4 +1,4 @@
-"""python -m ect_perf {machine,publish,targets,gate,calibrate,profile} ...: see each command's --help."""
+"""python -m ect_perf {machine,publish,targets,gate,calibrate,profile,measured} ...: see each command's --help."""
 
 from __future__ import annotations
 
@@ -121,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="calls in the measured run (default: as many as its instruction count makes)")
     profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
     profile.add_argument("--top", type=_positive_int, default=25, help="functions to list (default: %(default)s)")
+
+    measured = commands.add_parser(
+        "measured", help="the commits that change what is measured (service, protos, benchmarks, pinned "
+                         "packages), one hash a line, oldest first, for asv run HASHFILE:F",
+        description="Results-only and documents-only commits run what their parent runs: the history "
+                    "measures only the commits listed here.")
+    measured.add_argument("range", nargs="?", default="HEAD", help="git rev-list range (default: %(default)s)")
+    measured.add_argument("--without-results", metavar="MACHINE",
+                          help="only those with no result of this asv machine in results/ yet")
+    measured.add_argument("--newest", action="store_true", help="only the newest of them")
+    measured.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
     return parser
 
 
@@ -307,8 +318,32 @@ def _profile(args) -> int:
     return 0
 
 
+def _measured(args) -> int:
+    from ect_perf.gate.run_asv import load_config_json
+    from ect_perf.measured import GitError, measured_commits, unmeasured
+
+    config_path = Path(args.config)
+    if not config_path.is_file():
+        print(f"ect_perf measured: {args.config} not found: run from the repository root or pass --config",
+              file=sys.stderr)
+        return 2
+    root = config_path.resolve().parent
+    try:
+        if args.without_results:
+            results_dir = root / load_config_json(config_path).get("results_dir", "results")
+            commits = unmeasured(root, results_dir, args.without_results, args.range)
+        else:
+            commits = measured_commits(root, args.range)
+    except GitError as exc:
+        print(f"ect_perf measured: {exc}", file=sys.stderr)
+        return 2
+    for commit in commits[-1:] if args.newest else commits:
+        print(commit)
+    return 0
+
+
 COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate,
-            "calibrate": _calibrate, "profile": _profile}
+            "calibrate": _calibrate, "profile": _profile, "measured": _measured}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,5 +138,9 @@ def test_history_counts_under_valgrind_and_leaves_counts_out_of_the_wall_clock_r
         assert run["bench"], f"asv run without --bench: {run}"
         selected = {name for name in names if re.search(run["bench"], name)}
         assert selected == (counts if run["machine"] == "valgrind" else set(names) - counts), run
-    # asv's NEW is "after the newest commit with results on any machine": a second NEW finds nothing.
-    assert [run["range"] for run in runs].count("NEW") <= 1, runs
+    # Only commits that change what is measured: the counts of those without any yet, the wall
+    # clock of the newest of them.
+    assert {run["machine"]: run["range"] for run in runs} == {"valgrind": "HASHFILE:counts.txt", "$M": "$NEWEST^!"}
+    script = "\n".join(s.get("run", "") for s in steps(history))
+    assert ".venv/bin/python -m ect_perf measured --without-results valgrind > counts.txt" in script
+    assert "NEWEST=$(.venv/bin/python -m ect_perf measured --newest)" in script
