@@ -196,13 +196,10 @@ def _scenarios(text: str) -> tuple[str, ...]:
 
 
 def _machine(args) -> int:
-    from asv.machine import Machine, MachineCollection
+    from ect_perf.machine_file import detected, register
 
-    # asv's detected description of this host (os, arch, cpu, num_cpu, ram) under this host's name;
-    # `asv machine --machine NAME --yes` would store only the fields that differ from detection.
-    info = {**Machine.get_defaults(), "machine": args.name}
-    MachineCollection.save(args.name, info)
-    MachineCollection.save(INSTRUCTIONS_MACHINE, dict(INSTRUCTIONS_MACHINE_INFO))
+    info = detected(args.name)
+    register({args.name: info, INSTRUCTIONS_MACHINE: dict(INSTRUCTIONS_MACHINE_INFO)})
     if args.print_name:
         print(args.name)
         return 0

@@ -61,6 +61,7 @@ from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
 from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
+from ect_perf.machine_file import detected, register, registered
 
 SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommended-wall", "first-item")
 SERVICER = Path("ect_service") / "servicer.py"
@@ -554,7 +555,7 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
         config = clone / options.config_path.name
         if not config.is_file():
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
-        _ensure_machine(options.machine, clone)
+        _ensure_machine(options.machine)
         if "first-item" in options.scenarios:
             options = replace(options, first_item_ms=first_item_times(
                 config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"))
@@ -649,20 +650,11 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
     return _git(clone, "rev-parse", "HEAD")
 
 
-def _ensure_machine(machine: str, clone: Path) -> None:
-    """The gate needs the machine registered (~/.asv-machine.json); register it as the clone's
-    `python -m ect_perf machine` would."""
-    from asv.machine import MachineCollection
-    from asv.util import UserError
-
-    try:
-        MachineCollection.load(machine)
-    except UserError:
-        done = subprocess.run([sys.executable, "-m", "ect_perf", "machine", "--name", machine], cwd=clone,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise CalibrationError(f"could not register asv machine {machine!r}: "
-                                   f"{(done.stderr or done.stdout).strip()}") from None
+def _ensure_machine(machine: str) -> None:
+    """The gate needs the machine registered in asv's machine file: as `python -m ect_perf machine`
+    would register it, if it is not."""
+    if not registered(machine):
+        register({machine: detected(machine)})
 
 
 def _cell(text: str) -> str:

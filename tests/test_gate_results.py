@@ -80,6 +80,7 @@ def test_no_private_asv_api_and_no_log_text():
         assert text not in sources, text
     gate = "\n".join(path.read_text() for path in (ROOT / "ect_perf" / "gate").glob("*.py"))
     assert "from asv" not in gate and "import asv" not in gate  # files and the command line only
+    assert "asv.machine" not in sources  # machines are registered in asv's machine file (machine_file.py)
 
 
 # Statistics.
