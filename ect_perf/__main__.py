@@ -242,7 +242,7 @@ def _targets(args) -> int:
         the database's."""
         for database in dict.fromkeys([args.database, None]):
             try:
-                return latest_result(config, machine, result.commit_hash, database)
+                return latest_result(config, machine, result.commit, database)
             except NoResults:
                 pass
         return None

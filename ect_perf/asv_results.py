@@ -1,42 +1,46 @@
-"""Reading asv results through asv's own API: which results exist, and one benchmark's values."""
+"""Reading the committed asv results for the targets and the site: which result is the newest, and
+one benchmark's values. The files are read as the gate reads them (gate/results.py: asv's result
+format, not its Python API)."""
 
 from __future__ import annotations
 
 import ast
-import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
-from asv.config import Config
-from asv.results import iter_results_for_machine
-
+from ect_perf.gate.results import DATABASE_VARIABLE, ResultFile, result_files
+from ect_perf.gate.run_asv import load_config_json
 from ect_perf.hosts import wall_clock_machines
+
+__all__ = ["DATABASE_VARIABLE", "Config", "NoResults", "latest_result", "load_config", "newest_result", "values"]
 
 
 class NoResults(LookupError):
     """There are no results to read; the message says where none were found."""
 
 
+@dataclass(frozen=True)
+class Config:
+    """What the readers need of asv.conf.json; its folders as asv takes them (relative to the
+    working directory, as configured)."""
+
+    results_dir: str
+    benchmark_dir: str
+
+
 def load_config(path: str | Path = "asv.conf.json") -> Config:
     if not Path(path).is_file():
         raise NoResults(f"{path} not found: run from the repository root or pass --config")
-    return Config.load(str(path))
+    config = load_config_json(Path(path))
+    return Config(config.get("results_dir", "results"), config.get("benchmark_dir", "benchmarks"))
 
 
-# asv.databases.conf.json's environment variable naming a result's database server; SQLite's
-# results (asv.conf.json) have none.
-DATABASE_VARIABLE = "ECT_BENCH_DATABASE"
-
-
-def latest_result(config: Config, machine: str, commit: str | None = None, database: str | None = None):
+def latest_result(config: Config, machine: str, commit: str | None = None, database: str | None = None) -> ResultFile:
     """The result file of `commit` (a hash prefix), else of the newest commit measured on `machine`,
     on `database` (a server named in asv.databases.conf.json; None: SQLite)."""
-    machine_dir = Path(config.results_dir) / machine
-    if not (machine_dir / "machine.json").is_file():
+    if not (Path(config.results_dir) / machine / "machine.json").is_file():
         raise NoResults(f"no asv results for machine {machine!r} in {config.results_dir}/")
-    results = [r for r in iter_results_for_machine(config.results_dir, machine)
-               if r.env_vars.get(DATABASE_VARIABLE) == database]
-    if commit:
-        results = [r for r in results if r.commit_hash.startswith(commit)]
+    results = [r for r in result_files(Path(config.results_dir), machine, commit or "") if r.database == database]
     if not results:
         raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else "")
                         + (f" on {database}" if database else ""))
@@ -44,9 +48,9 @@ def latest_result(config: Config, machine: str, commit: str | None = None, datab
 
 
 def newest_result(config: Config, machines: list[str] | None = None, commit: str | None = None,
-                  database: str | None = None):
+                  database: str | None = None) -> ResultFile:
     """latest_result over several machines (default: every host's wall-clock results): the newest
-    commit, and of a commit measured on several hosts, the latest run. Its .params["machine"] names
+    commit, and of a commit measured on several hosts, the latest run. Its params["machine"] names
     the host."""
     if machines is None:
         machines = wall_clock_machines(config.results_dir)
@@ -62,26 +66,25 @@ def newest_result(config: Config, machines: list[str] | None = None, commit: str
     return max(found, key=_newest)
 
 
-def _newest(result):
+def _newest(result: ResultFile):
     """Order by the commit's author time, then by when the run started."""
-    return result.date or 0, max(result.started_at.values(), default=0)
+    return result.date, result.started
 
 
-def values(result, benchmark: str) -> dict[tuple, float | None]:
-    """A benchmark's values keyed by parameter tuple (() when not parameterised); {} if not run."""
-    if benchmark not in result.get_all_result_keys():
-        return {}
-    params = result.get_result_params(benchmark)
-    raw = result.get_result_value(benchmark, params)
-    if not params:
-        return {(): raw[0] if isinstance(raw, list) else raw}
-    combos = [tuple(_plain(v) for v in combo) for combo in itertools.product(*params)]
-    return dict(zip(combos, raw))
+def values(result: ResultFile, benchmark: str) -> dict[tuple, float | None]:
+    """A benchmark's values keyed by parameter tuple (() when not parameterised); {} if not run.
+    Failed is None, skipped NaN."""
+    found = {}
+    for row, measurement in result.rows.items():
+        name, _, params = row.partition("(")
+        if name == benchmark:
+            found[_params(params[:-1]) if params else ()] = measurement.value
+    return found
 
 
-def _plain(value_repr: str):
-    """asv stores parameter values as their repr: "'p50'" -> 'p50', "100" -> 100."""
+def _params(text: str) -> tuple:
+    """A row's parameters as values: "'p50', 100" -> ('p50', 100) (asv stores each as its repr)."""
     try:
-        return ast.literal_eval(value_repr)
+        return tuple(ast.literal_eval(f"({text},)"))
     except (ValueError, SyntaxError):
-        return value_repr
+        return tuple(part.strip() for part in text.split(","))

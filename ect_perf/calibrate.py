@@ -54,11 +54,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from asv.results import iter_results_for_machine
-
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
+from ect_perf.gate.results import result_files
 from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
 from ect_perf.machine_file import detected, register, registered
@@ -158,11 +157,10 @@ def counted_reference(config_path: Path, rev_hash: str, scenario: str = "instruc
     config = load_config_json(config_path)
     results_dir = root / config.get("results_dir", "results")
     counted = {}
-    if (results_dir / INSTRUCTIONS_MACHINE / "machine.json").is_file():
-        for result in iter_results_for_machine(str(results_dir), INSTRUCTIONS_MACHINE):
-            per_item = values(result, COUNTS[scenario]).get(("server",))
-            if per_item:
-                counted[result.commit_hash] = per_item
+    for result in result_files(results_dir, INSTRUCTIONS_MACHINE):
+        per_item = values(result, COUNTS[scenario]).get(("server",))
+        if per_item:
+            counted[result.commit] = per_item
     for commit in _git(root, "rev-list", rev_hash).split():
         if commit in counted:
             return Reference(counted[commit], commit)

@@ -59,7 +59,7 @@ def _targets(config, config_path: str) -> str:
              "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
              r.status) for r in evaluate(result, targets)]
     machine = result.params.get("machine", "")
-    return (f"<h2>Performance targets at commit <code>{escape(result.commit_hash[:8])}</code> "
+    return (f"<h2>Performance targets at commit <code>{escape(result.commit[:8])}</code> "
             f"(machine <code>{escape(machine)}</code>)</h2>"
             + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))
 

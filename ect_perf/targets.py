@@ -17,7 +17,7 @@ import operator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ect_perf.asv_results import DATABASE_VARIABLE, values
+from ect_perf.asv_results import values
 
 TARGETS_FILE = "targets.json"  # in the suite's benchmark directory
 COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
@@ -120,7 +120,7 @@ def evaluate(result, targets: list[Target], result_of=lambda machine: None) -> l
 
 def _database(result) -> str:
     """The database server a result was measured on: asv.databases.conf.json's variable, else SQLite."""
-    return result.env_vars.get(DATABASE_VARIABLE) or "sqlite"
+    return result.database or "sqlite"
 
 
 def all_pass(rows: list[Row]) -> bool:
@@ -134,14 +134,14 @@ def _number(value: float | None) -> str:
 
 
 def render(rows: list[Row], result, fmt: str) -> str:
-    commit = result.commit_hash[:8]
-    database = result.env_vars.get(DATABASE_VARIABLE)
+    commit = result.commit[:8]
+    database = result.database
     on = f" on {database}" if database else ""  # asv.databases.conf.json's results
     machine = result.params.get("machine", "")
     if fmt == "json":
         return json.dumps(
             {
-                "commit": result.commit_hash,
+                "commit": result.commit,
                 "machine": machine,
                 "database": _database(result),
                 "all_pass": all_pass(rows),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RESULTS_FORMAT = 2
@@ -46,6 +46,15 @@ class ResultFile:
     commit: str
     env: str  # the environment's label: its database server, else asv's environment name
     rows: dict[str, Measurement]
+    env_vars: dict = field(default_factory=dict)  # the matrix's environment variables
+    params: dict = field(default_factory=dict)  # the machine's description and the environment's
+    date: int = 0  # the commit's time, ms since the epoch
+    started: float = 0  # when the run's latest benchmark started, ms since the epoch
+
+    @property
+    def database(self) -> str | None:
+        """The database server it was measured on; None: SQLite (asv.conf.json)."""
+        return self.env_vars.get(DATABASE_VARIABLE)
 
 
 def read_result_file(path: Path) -> ResultFile:
@@ -60,8 +69,10 @@ def read_result_file(path: Path) -> ResultFile:
     for name, entry in data["results"].items():
         record = dict(zip(columns, entry))
         rows.update(unroll(name, record))
-    env = (data.get("env_vars") or {}).get(DATABASE_VARIABLE) or data.get("env_name", "")
-    return ResultFile(data["commit_hash"], env, rows)
+    env_vars = data.get("env_vars") or {}
+    env = env_vars.get(DATABASE_VARIABLE) or data.get("env_name", "")
+    return ResultFile(data["commit_hash"], env, rows, env_vars, data.get("params") or {}, data.get("date") or 0,
+                      max((data.get("started_at") or {}).values(), default=0))
 
 
 def unroll(name: str, record: dict) -> dict[str, Measurement]:
@@ -85,11 +96,12 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def result_files(results_dir: Path, machine: str, commit: str) -> list[ResultFile]:
-    """Every environment's result file of `commit` on `machine` (asv names them HASH8-ENV.json)."""
+def result_files(results_dir: Path, machine: str, commit: str = "") -> list[ResultFile]:
+    """Every environment's result file on `machine` (asv names them HASH8-ENV.json) of the commits
+    whose hash starts with `commit` (every commit: "")."""
     folder = Path(results_dir) / machine
-    found = [read_result_file(path) for path in sorted(folder.glob(f"{commit[:8]}-*.json"))]
-    return [result for result in found if result.commit == commit]
+    found = [read_result_file(path) for path in sorted(folder.glob(f"{commit[:8]}*-*.json"))]
+    return [result for result in found if result.commit.startswith(commit)]
 
 
 def rows_by_env(results_dir: Path, machine: str, commit: str) -> dict[tuple[str, str], Measurement]:
