@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
 from ect_perf.hosts import WALL_CLOCK_PREFIX, host_machine
+from ect_service.argparsing import OneLineParser, count, number, positive_integer
 
 
 # calibrate's scenarios, the gate's --bench of each (None: every benchmark) and the share of an
@@ -24,14 +25,9 @@ CALIBRATE_MIN_DETECTION = {"instructions": 1.0, "wall": 0.8, "recommended-instru
                            "recommended-wall": 0.8, "first-item": 0.8}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m ect_perf", description="ect-perf tools over asv results")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m ect_perf", description="ect-perf tools over asv results")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     machine = commands.add_parser(
         "machine", help="register this host with asv: its description under its own name (wall-clock), "
@@ -68,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--markdown", type=Path, help="also write the Markdown summary to this file")
     gate.add_argument("--json", type=Path, help="write the comparison as JSON to this file")
     gate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
-    gate.add_argument("--confirm-pairs", type=_positive_int,
+    gate.add_argument("--confirm-pairs", type=positive_integer,
                       help="interleaved pairs of processes each suspect is measured again with (default: as "
                            "many as the exact test needs for the number of suspects, at least 5)")
 
@@ -81,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "gate REV against each --runs times, count its exit codes and measure each injection's "
                     "size. Exit 0 when the goals are met, 1 when not, 2 on errors.")
     calibrate.add_argument("rev", nargs="?", default="HEAD", help="the revision to calibrate on (default: %(default)s)")
-    calibrate.add_argument("--runs", type=_positive_int, default=10, help="gate runs per scenario (default: %(default)s)")
+    calibrate.add_argument("--runs", type=positive_integer, default=10, help="gate runs per scenario (default: %(default)s)")
     calibrate.add_argument("--scenarios", type=_scenarios, default=",".join(CALIBRATE_BENCH),
                            help=f"comma-separated, of {', '.join(CALIBRATE_BENCH)} (default: all)")
     for scenario, bench in CALIBRATE_BENCH.items():
@@ -98,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--first-item-percent", type=_positive_float, default=10.0,
                            help="time added to the first message of both reads, %% of the server's time to it "
                                 "(default: %(default)s)")
-    calibrate.add_argument("--max-false-alarms", type=_non_negative_int, default=0,
+    calibrate.add_argument("--max-false-alarms", type=count, default=0,
                            help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10'; every "
                                 "other aa run must exit 0 (default: %(default)s)")
     for scenario, share in CALIBRATE_MIN_DETECTION.items():
@@ -117,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "per item received: per library and for the costliest functions.")
     profile.add_argument("call", choices=["stream", "buffered", "unary", "recommended"],
                          help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read")
-    profile.add_argument("--calls", type=_positive_int,
+    profile.add_argument("--calls", type=positive_integer,
                          help="calls in the measured run (default: as many as its instruction count makes)")
     profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
-    profile.add_argument("--top", type=_positive_int, default=25, help="functions to list (default: %(default)s)")
+    profile.add_argument("--top", type=positive_integer, default=25, help="functions to list (default: %(default)s)")
 
     measured = commands.add_parser(
         "measured", help="the commits that change what is measured (service, protos, benchmarks, pinned "
@@ -136,42 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _factor(text: str) -> float:
-    value = float(text)
+    value = number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1.0, got {value}")
     return value
 
 
-def _number(kind, text: str):
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def _positive_float(text: str) -> float:
-    value = _number(float, text)
+    value = number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = _number(float, text)
+    value = number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value

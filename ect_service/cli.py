@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from ect_service import __version__, client
+from ect_service.argparsing import OneLineParser, count, positive_integer
 from ect_service.database import DatabaseConfigError, create_db_engine, describe, resolve_url
 
 
@@ -37,25 +38,6 @@ def tls_pair(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
     return read_file("--tls-key", args.tls_key), read_file("--tls-cert", args.tls_cert)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive_integer(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
 def seconds(text: str) -> float:
     value = float(text)
     if not 0 <= value < math.inf:
@@ -78,9 +60,9 @@ def port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ect-service", description=__doc__)
+    parser = OneLineParser(prog="ect-service", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     db_help = "SQLAlchemy database URL (default: $ECT_DB_URL, else a SQLite file in $ECT_DATA_DIR)"
     serve = commands.add_parser("serve", help="run the gRPC server")
