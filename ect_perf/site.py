@@ -2,7 +2,7 @@
 
 asv's pages load jQuery, flot, Bootstrap and a few plugins from public CDNs: on a network without
 them (this one, an air-gapped office) the site shows nothing but "failed to load". The same files,
-installed from the npm registry by scripts/setup.sh (ect_perf/site_assets/package.json), are copied
+installed from the npm registry by scripts/setup.sh (site_assets/package.json), are copied
 into html/vendor/ and the pages point there instead.
 
     python -m ect_perf publish [--html-dir html]
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ect_perf import overview
 
-ASSETS = Path(__file__).resolve().parent / "site_assets" / "node_modules"
+# Outside the package: the checkout's site_assets/ (npm installs there, not into ect_perf/).
+ASSETS = Path(__file__).resolve().parent.parent / "site_assets" / "node_modules"
 
 # CDN address in asv's pages -> the same library's file in node_modules.
 LOCAL_COPIES = {
@@ -29,8 +30,8 @@ LOCAL_COPIES = {
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.time.min.js": "flot/jquery.flot.time.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.selection.min.js": "flot/jquery.flot.selection.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.categories.min.js": "flot/jquery.flot.categories.js",
-    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": "flot-orderbars/js/jquery.flot.orderBars.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": "stupid-table-plugin/stupidtable.min.js",
+    "https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js": "flot-orderbars/js/jquery.flot.orderBars.js",  # noqa: E501
+    "https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js": "stupid-table-plugin/stupidtable.min.js",  # noqa: E501
     "https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js": "blueimp-md5/js/md5.min.js",
     "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js": "bootstrap/dist/js/bootstrap.min.js",
     "https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",

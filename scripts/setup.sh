@@ -19,10 +19,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Each install below is skipped when its stamp (a hash of what it installs from) is unchanged:
+# no network work on a set-up machine.
+stamp() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
 python=${PYTHON:-python3.11}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[postgresql,odbc,test,bench]"
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+fi
+pip_stamp=$(stamp pyproject.toml)
+if [ "$(cat .venv/.ect-setup-stamp 2>/dev/null)" != "$pip_stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[postgresql,odbc,test,bench]"
+  echo "$pip_stamp" > .venv/.ect-setup-stamp
+fi
 
 # The libraries asv's pages load from CDNs, served from the site itself (ect_perf/site.py).
-npm ci --prefix ect_perf/site_assets --no-audit --no-fund --silent
+npm_stamp=$(stamp site_assets/package.json site_assets/package-lock.json)
+if [ "$(cat site_assets/node_modules/.ect-setup-stamp 2>/dev/null)" != "$npm_stamp" ]; then
+  npm ci --prefix site_assets --no-audit --no-fund --silent
+  echo "$npm_stamp" > site_assets/node_modules/.ect-setup-stamp
+fi
