@@ -17,9 +17,20 @@ import time
 
 import psutil
 
-from .common import (CHANNEL_OPTIONS, MISSING, ONLINE, USERS, ServerBenchmark, empty, expect_items, pin, samples,
-                     seeded_database, split_cores)
-from .harness import ServerProcess
+from .common import (
+    CHANNEL_OPTIONS,
+    MISSING,
+    ONLINE,
+    USERS,
+    ServerBenchmark,
+    empty,
+    expect_items,
+    pin,
+    samples,
+    seeded_database,
+    split_cores,
+)
+from .measuring.harness import ServerProcess
 
 try:
     import grpc

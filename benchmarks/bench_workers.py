@@ -12,8 +12,8 @@ import importlib.util
 import time
 
 from .common import MISSING, ONLINE, USERS, expect_items, samples, seeded_database
-from .harness import ServerProcess
-from .recommended import batch_items, recommended_request
+from .measuring.harness import ServerProcess
+from .measuring.recommended import batch_items, recommended_request
 
 try:
     import grpc

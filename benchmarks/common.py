@@ -20,8 +20,8 @@ import time
 
 import psutil
 
-from .harness import ServerProcess
-from .recommended import recommended_read as _recommended_read
+from .measuring.harness import ServerProcess
+from .measuring.recommended import recommended_read as _recommended_read
 
 try:
     import grpc
@@ -178,12 +178,9 @@ class ServerBenchmark:
     # Setup always opens the channel and runs the stream's query once (first item); classes whose
     # measurement includes whole streams also drain this many first.
     warmup_streams = 0
-    # The server loads benchmarks/probe (gc and tracemalloc counters) and traces allocations.
+    # The server loads benchmarks/measuring/probe (gc and tracemalloc counters) and traces allocations.
     probe = False
     trace_server_memory = False
-    # A folder whose `ect_service` the server runs instead of the installed one (the gate's
-    # interleaved confirmation serves both revisions from one environment); None: the installed one.
-    server_source: str | None = None
 
     def setup_cache(self):
         return seeded_database("ECT_BENCH_DB_URL", "ect-bench.db", USERS)
@@ -192,7 +189,7 @@ class ServerBenchmark:
         if MISSING:
             raise NotImplementedError(MISSING)
         env = {"PYTHONTRACEMALLOC": "1"} if self.trace_server_memory else None
-        self.server = ServerProcess(url, probe=self.probe, env=env, source=self.server_source).start()
+        self.server = ServerProcess(url, probe=self.probe, env=env).start()
         # Server and client on cores of their own: left to the scheduler, the same commit's drain
         # time swung 2.5x between server processes on this 2-core machine; pinned, within 15%.
         if cores := split_cores():

@@ -12,17 +12,24 @@ from ect_perf import INSTRUCTIONS_MACHINE, INSTRUCTIONS_MACHINE_INFO
 from ect_perf.hosts import WALL_CLOCK_PREFIX, host_machine
 from ect_service.argparsing import OneLineParser, count, number, positive_integer
 
-
 # calibrate's scenarios, the gate's --bench of each (None: every benchmark) and the share of an
 # injected scenario's runs to be caught: ect_perf.calibrate.Options' defaults, written out here so
-# that building the parser does not import asv (tests/test_calibrate.py checks they agree).
+# that building the parser does not import the gate and scipy (tests/test_calibrate.py checks they agree).
 CALIBRATE_BENCH = {
-    "aa": None, "instructions": r"\.StreamInstructions", "wall": r"\.StreamThroughput",
-    "recommended-instructions": "RecommendedStreamInstructions", "recommended-wall": "RecommendedStreamThroughput",
+    "aa": None,
+    "instructions": r"\.StreamInstructions",
+    "wall": r"\.StreamThroughput",
+    "recommended-instructions": "RecommendedStreamInstructions",
+    "recommended-wall": "RecommendedStreamThroughput",
     "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
 }
-CALIBRATE_MIN_DETECTION = {"instructions": 1.0, "wall": 0.8, "recommended-instructions": 1.0,
-                           "recommended-wall": 0.8, "first-item": 0.8}
+CALIBRATE_MIN_DETECTION = {
+    "instructions": 1.0,
+    "wall": 0.8,
+    "recommended-instructions": 1.0,
+    "recommended-wall": 0.8,
+    "first-item": 0.8,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,102 +37,171 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     machine = commands.add_parser(
-        "machine", help="register this host with asv: its description under its own name (wall-clock), "
-                        f"and the fixed {INSTRUCTIONS_MACHINE!r} machine (instruction counts)")
-    machine.add_argument("--name", default=host_machine(),
-                         help="asv machine name of this host's wall-clock results (default: %(default)s, "
-                              "from the CPU and the kernel build)")
-    machine.add_argument("--print-name", action="store_true",
-                         help="print only the wall-clock machine's name, e.g. for asv run --machine")
+        "machine",
+        help="register this host with asv: its description under its own name (wall-clock), "
+        f"and the fixed {INSTRUCTIONS_MACHINE!r} machine (instruction counts)",
+    )
+    machine.add_argument(
+        "--name",
+        default=host_machine(),
+        help="asv machine name of this host's wall-clock results (default: %(default)s, "
+        "from the CPU and the kernel build)",
+    )
+    machine.add_argument(
+        "--print-name", action="store_true", help="print only the wall-clock machine's name, e.g. for asv run --machine"
+    )
 
     publish = commands.add_parser("publish", help="asv publish, with the site's libraries served locally")
     publish.add_argument("--html-dir", type=Path, default=Path("html"), help="output folder (default: %(default)s)")
     publish.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     targets = commands.add_parser("targets", help="the specification's performance targets: pass or fail")
-    targets.add_argument("--machine", help=f"asv machine name (default: of the {WALL_CLOCK_PREFIX}* machines, the "
-                                           "one with the newest measured commit, or with --commit the latest run of it)")
+    targets.add_argument(
+        "--machine",
+        help=f"asv machine name (default: of the {WALL_CLOCK_PREFIX}* machines, the "
+        "one with the newest measured commit, or with --commit the latest run of it)",
+    )
     targets.add_argument("--commit", help="commit hash (prefix) to report; default: the newest measured")
     targets.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     targets.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
-    targets.add_argument("--targets", help="targets file (default: targets.json in the benchmark directory)")
-    targets.add_argument("--database", help="the results of this database server (an ECT_BENCH_DATABASE of "
-                                            "asv.databases.conf.json, e.g. postgresql); default: SQLite's")
+    targets.add_argument("--targets", help="targets file (default: ect_perf/targets.json)")
+    targets.add_argument(
+        "--database",
+        help="the results of this database server (an ECT_BENCH_DATABASE of "
+        "asv.databases.conf.json, e.g. postgresql); default: SQLite's",
+    )
 
-    gate = commands.add_parser("gate", help="compare two revisions with asv; confirm wall-clock suspects; "
-                                            "non-zero when worse")
+    gate = commands.add_parser(
+        "gate", help="compare two revisions with asv; confirm wall-clock suspects; non-zero when worse"
+    )
     gate.add_argument("base", help="the revision to compare against, e.g. origin/main")
     gate.add_argument("head", nargs="?", default="HEAD", help="the revision under test (default: %(default)s)")
-    gate.add_argument("--factor", type=_factor,
-                      help="replace the factor of the 'statistics' entries of benchmarks/verdicts.json, e.g. 1.20 "
-                           "(20%%); 'factor' entries keep theirs (default: each entry's own)")
+    gate.add_argument(
+        "--factor",
+        type=_factor,
+        help="replace the factor of the 'statistics' entries of ect_perf/gate/verdicts.json, e.g. 1.20 "
+        "(20%%); 'factor' entries keep theirs (default: each entry's own)",
+    )
     gate.add_argument("--bench", "-b", help="only benchmarks matching this regular expression")
     gate.add_argument("--machine", default=host_machine(), help="asv machine name (default: this host's, %(default)s)")
     gate.add_argument("--markdown", type=Path, help="also write the Markdown summary to this file")
     gate.add_argument("--json", type=Path, help="write the comparison as JSON to this file")
     gate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
-    gate.add_argument("--confirm-pairs", type=positive_integer,
-                      help="interleaved pairs of processes each suspect is measured again with (default: as "
-                           "many as the exact test needs for the number of suspects, at least 5)")
+    gate.add_argument(
+        "--confirm-pairs",
+        type=positive_integer,
+        help="interleaved pairs of processes each suspect is measured again with (default: as "
+        "many as the exact test needs for the number of suspects, at least 5)",
+    )
 
     calibrate = commands.add_parser(
-        "calibrate", help="run the gate on A/A and injected-slowdown commits: false alarms and detection rates",
+        "calibrate",
+        help="run the gate on A/A and injected-slowdown commits: false alarms and detection rates",
         description="In a temporary clone, commit on top of REV an unchanged service (aa) and one slowdown per "
-                    "injected scenario: +P% CPU instructions per item of the stream (instructions) and of the "
-                    "recommended read (recommended-instructions), +W% wall-clock time per item of each "
-                    "(wall, recommended-wall), +F% time to the first message of both (first-item); run the "
-                    "gate REV against each --runs times, count its exit codes and measure each injection's "
-                    "size. Exit 0 when the goals are met, 1 when not, 2 on errors.")
+        "injected scenario: +P% CPU instructions per item of the stream (instructions) and of the "
+        "recommended read (recommended-instructions), +W% wall-clock time per item of each "
+        "(wall, recommended-wall), +F% time to the first message of both (first-item); run the "
+        "gate REV against each --runs times, count its exit codes and measure each injection's "
+        "size. Exit 0 when the goals are met, 1 when not, 2 on errors.",
+    )
     calibrate.add_argument("rev", nargs="?", default="HEAD", help="the revision to calibrate on (default: %(default)s)")
-    calibrate.add_argument("--runs", type=positive_integer, default=10, help="gate runs per scenario (default: %(default)s)")
-    calibrate.add_argument("--scenarios", type=_scenarios, default=",".join(CALIBRATE_BENCH),
-                           help=f"comma-separated, of {', '.join(CALIBRATE_BENCH)} (default: all)")
+    calibrate.add_argument(
+        "--runs", type=positive_integer, default=10, help="gate runs per scenario (default: %(default)s)"
+    )
+    calibrate.add_argument(
+        "--scenarios",
+        type=_scenarios,
+        default=",".join(CALIBRATE_BENCH),
+        help=f"comma-separated, of {', '.join(CALIBRATE_BENCH)} (default: all)",
+    )
     for scenario, bench in CALIBRATE_BENCH.items():
-        calibrate.add_argument(f"--{scenario}-bench", type=_regex, default=bench,
-                               help=f"the gate's --bench for {scenario} (default: "
-                                    f"{'every benchmark' if bench is None else bench.replace('%', '%%')})")
-    calibrate.add_argument("--instructions-percent", type=_positive_float, default=5.0,
-                           help="CPU instructions added per item of the stream, %% (default: %(default)s)")
-    calibrate.add_argument("--recommended-instructions-percent", type=_positive_float, default=2.0,
-                           help="CPU instructions added per item of the recommended read, %% (default: %(default)s)")
-    calibrate.add_argument("--wall-percent", type=_positive_float, default=10.0,
-                           help="wall-clock time added per item of the stream (wall) and of the recommended read "
-                                "(recommended-wall), %% (default: %(default)s)")
-    calibrate.add_argument("--first-item-percent", type=_positive_float, default=10.0,
-                           help="time added to the first message of both reads, %% of the server's time to it "
-                                "(default: %(default)s)")
-    calibrate.add_argument("--max-false-alarms", type=count, default=0,
-                           help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10'; every "
-                                "other aa run must exit 0 (default: %(default)s)")
+        calibrate.add_argument(
+            f"--{scenario}-bench",
+            type=_regex,
+            default=bench,
+            help=f"the gate's --bench for {scenario} (default: "
+            f"{'every benchmark' if bench is None else bench.replace('%', '%%')})",
+        )
+    calibrate.add_argument(
+        "--instructions-percent",
+        type=_positive_float,
+        default=5.0,
+        help="CPU instructions added per item of the stream, %% (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--recommended-instructions-percent",
+        type=_positive_float,
+        default=2.0,
+        help="CPU instructions added per item of the recommended read, %% (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--wall-percent",
+        type=_positive_float,
+        default=10.0,
+        help="wall-clock time added per item of the stream (wall) and of the recommended read "
+        "(recommended-wall), %% (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--first-item-percent",
+        type=_positive_float,
+        default=10.0,
+        help="time added to the first message of both reads, %% of the server's time to it (default: %(default)s)",
+    )
+    calibrate.add_argument(
+        "--max-false-alarms",
+        type=count,
+        default=0,
+        help="aa runs allowed to exit 1; e.g. 1 with --runs 10 for 'at most 1 in 10'; every "
+        "other aa run must exit 0 (default: %(default)s)",
+    )
     for scenario, share in CALIBRATE_MIN_DETECTION.items():
-        calibrate.add_argument(f"--min-detection-{scenario}", type=_fraction, default=share,
-                               help=f"share of {scenario} runs that must be caught (default: %(default)s)")
-    calibrate.add_argument("--machine", default=host_machine(),
-                           help="asv machine name (default: this host's, %(default)s)")
+        calibrate.add_argument(
+            f"--min-detection-{scenario}",
+            type=_fraction,
+            default=share,
+            help=f"share of {scenario} runs that must be caught (default: %(default)s)",
+        )
+    calibrate.add_argument(
+        "--machine", default=host_machine(), help="asv machine name (default: this host's, %(default)s)"
+    )
     calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     calibrate.add_argument("--json", type=Path, help="write the calibration as JSON to this file")
+    calibrate.add_argument(
+        "--reports", type=Path, metavar="DIR", help="keep each gate run's report (JSON) here, as SCENARIO-RUN.json"
+    )
     calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     profile = commands.add_parser(
-        "profile", help="where a call's instructions go: per library and function, per item (callgrind)",
+        "profile",
+        help="where a call's instructions go: per library and function, per item (callgrind)",
         description="Run the server (or the client) of this checkout under callgrind, once without calls "
-                    "and once with CALLS calls, as the instruction counts do, and print the difference "
-                    "per item received: per library and for the costliest functions.")
-    profile.add_argument("call", choices=["stream", "buffered", "unary", "recommended"],
-                         help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read")
-    profile.add_argument("--calls", type=positive_integer,
-                         help="calls in the measured run (default: as many as its instruction count makes)")
+        "and once with CALLS calls, as the instruction counts do, and print the difference "
+        "per item received: per library and for the costliest functions.",
+    )
+    profile.add_argument(
+        "call",
+        choices=["stream", "buffered", "unary", "recommended"],
+        help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read",
+    )
+    profile.add_argument(
+        "--calls",
+        type=positive_integer,
+        help="calls in the measured run (default: as many as its instruction count makes)",
+    )
     profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
     profile.add_argument("--top", type=positive_integer, default=25, help="functions to list (default: %(default)s)")
 
     measured = commands.add_parser(
-        "measured", help="the commits that change what is measured (service, protos, benchmarks, pinned "
-                         "packages), one hash a line, oldest first, for asv run HASHFILE:F",
+        "measured",
+        help="the commits that change what is measured (service, protos, benchmarks, pinned "
+        "packages), one hash a line, oldest first, for asv run HASHFILE:F",
         description="Results-only and documents-only commits run what their parent runs: the history "
-                    "measures only the commits listed here.")
+        "measures only the commits listed here.",
+    )
     measured.add_argument("range", nargs="?", default="HEAD", help="git rev-list range (default: %(default)s)")
-    measured.add_argument("--without-results", metavar="MACHINE",
-                          help="only those with no result of this asv machine in results/ yet")
+    measured.add_argument(
+        "--without-results", metavar="MACHINE", help="only those with no result of this asv machine in results/ yet"
+    )
     measured.add_argument("--newest", action="store_true", help="only the newest of them")
     measured.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
     return parser
@@ -198,11 +274,11 @@ def _publish(args) -> int:
 
 def _targets(args) -> int:
     from ect_perf.asv_results import NoResults, latest_result, load_config, newest_result
-    from ect_perf.targets import TargetsError, all_pass, default_targets_path, evaluate, load_targets, render
+    from ect_perf.targets import TARGETS, TargetsError, all_pass, evaluate, load_targets, render
 
     try:
         config = load_config(args.config)
-        targets = load_targets(Path(args.targets) if args.targets else default_targets_path(config, args.config))
+        targets = load_targets(Path(args.targets) if args.targets else TARGETS)
         if args.machine:
             result = latest_result(config, args.machine, args.commit, args.database)
         else:
@@ -231,38 +307,55 @@ def _gate(args) -> int:
     from ect_perf.gate import BadRevision, PolicyError, gate
 
     if not Path(args.config).is_file():
-        print(f"ect_perf gate: {args.config} not found: run from the repository root or pass --config",
-              file=sys.stderr)
+        print(f"ect_perf gate: {args.config} not found: run from the repository root or pass --config", file=sys.stderr)
         return 2
     try:
-        return gate(args.base, args.head, args.factor, args.machine, args.bench, Path(args.config),
-                    args.markdown, args.json, confirm_pairs=args.confirm_pairs)
+        return gate(
+            args.base,
+            args.head,
+            args.factor,
+            args.machine,
+            args.bench,
+            Path(args.config),
+            args.markdown,
+            args.json,
+            confirm_pairs=args.confirm_pairs,
+        )
     except (BadRevision, PolicyError) as exc:
         print(f"ect_perf gate: {exc}", file=sys.stderr)
         return 2
 
 
 def _calibrate(args) -> int:
-    from ect_perf.calibrate import CalibrationError, Options, as_json, calibrate, markdown
+    from ect_perf.calibrate import CalibrationError, Options, as_json, calibrate, markdown, save_reports
     from ect_perf.gate import BadRevision, PolicyError
 
     if not Path(args.config).is_file():
-        print(f"ect_perf calibrate: {args.config} not found: run from the repository root or pass --config",
-              file=sys.stderr)
+        print(
+            f"ect_perf calibrate: {args.config} not found: run from the repository root or pass --config",
+            file=sys.stderr,
+        )
         return 2
     options = Options(
-        rev=args.rev, runs=args.runs, scenarios=args.scenarios,
+        rev=args.rev,
+        runs=args.runs,
+        scenarios=args.scenarios,
         bench={name: getattr(args, f"{name.replace('-', '_')}_bench") for name in CALIBRATE_BENCH},
         instructions_percent=args.instructions_percent,
         recommended_instructions_percent=args.recommended_instructions_percent,
-        wall_percent=args.wall_percent, first_item_percent=args.first_item_percent,
+        wall_percent=args.wall_percent,
+        first_item_percent=args.first_item_percent,
         max_false_alarms=args.max_false_alarms,
-        min_detection={name: getattr(args, f"min_detection_{name.replace('-', '_')}")
-                       for name in CALIBRATE_MIN_DETECTION},
-        machine=args.machine, config_path=Path(args.config),
+        min_detection={
+            name: getattr(args, f"min_detection_{name.replace('-', '_')}") for name in CALIBRATE_MIN_DETECTION
+        },
+        machine=args.machine,
+        config_path=Path(args.config),
     )
 
     def write(calibration) -> None:
+        if args.reports:
+            save_reports(calibration, args.reports)
         if args.markdown:
             args.markdown.write_text(markdown(calibration) + "\n")
         if args.json:
@@ -296,8 +389,10 @@ def _measured(args) -> int:
 
     config_path = Path(args.config)
     if not config_path.is_file():
-        print(f"ect_perf measured: {args.config} not found: run from the repository root or pass --config",
-              file=sys.stderr)
+        print(
+            f"ect_perf measured: {args.config} not found: run from the repository root or pass --config",
+            file=sys.stderr,
+        )
         return 2
     root = config_path.resolve().parent
     try:
@@ -314,8 +409,15 @@ def _measured(args) -> int:
     return 0
 
 
-COMMANDS = {"machine": _machine, "publish": _publish, "targets": _targets, "gate": _gate,
-            "calibrate": _calibrate, "profile": _profile, "measured": _measured}
+COMMANDS = {
+    "machine": _machine,
+    "publish": _publish,
+    "targets": _targets,
+    "gate": _gate,
+    "calibrate": _calibrate,
+    "profile": _profile,
+    "measured": _measured,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

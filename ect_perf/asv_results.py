@@ -42,13 +42,17 @@ def latest_result(config: Config, machine: str, commit: str | None = None, datab
         raise NoResults(f"no asv results for machine {machine!r} in {config.results_dir}/")
     results = [r for r in result_files(Path(config.results_dir), machine, commit or "") if r.database == database]
     if not results:
-        raise NoResults(f"no asv results for machine {machine!r}" + (f" and commit {commit}" if commit else "")
-                        + (f" on {database}" if database else ""))
+        raise NoResults(
+            f"no asv results for machine {machine!r}"
+            + (f" and commit {commit}" if commit else "")
+            + (f" on {database}" if database else "")
+        )
     return max(results, key=_newest)
 
 
-def newest_result(config: Config, machines: list[str] | None = None, commit: str | None = None,
-                  database: str | None = None) -> ResultFile:
+def newest_result(
+    config: Config, machines: list[str] | None = None, commit: str | None = None, database: str | None = None
+) -> ResultFile:
     """latest_result over several machines (default: every host's wall-clock results): the newest
     commit, and of a commit measured on several hosts, the latest run. Its params["machine"] names
     the host."""
@@ -61,8 +65,11 @@ def newest_result(config: Config, machines: list[str] | None = None, commit: str
         except NoResults:
             pass
     if not found:
-        raise NoResults(f"no asv results for machines {', '.join(machines) or '(none)'} in {config.results_dir}/"
-                        + (f" for commit {commit}" if commit else "") + (f" on {database}" if database else ""))
+        raise NoResults(
+            f"no asv results for machines {', '.join(machines) or '(none)'} in {config.results_dir}/"
+            + (f" for commit {commit}" if commit else "")
+            + (f" on {database}" if database else "")
+        )
     return max(found, key=_newest)
 
 

@@ -57,6 +57,7 @@ from typing import Callable
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
+from ect_perf.gate.render import as_json as report_json
 from ect_perf.gate.results import result_files
 from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
@@ -66,8 +67,10 @@ SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommen
 SERVICER = Path("ect_service") / "servicer.py"
 # What each scenario's patch redefines: a servicer without it cannot be calibrated on that scenario.
 REDEFINES = {
-    "instructions": ("user_item",), "wall": ("user_item",),
-    "recommended-instructions": ("user_columns_pages",), "recommended-wall": ("user_columns_pages",),
+    "instructions": ("user_item",),
+    "wall": ("user_item",),
+    "recommended-instructions": ("user_columns_pages",),
+    "recommended-wall": ("user_columns_pages",),
     "first-item": ("GetUsersOnlineStream", "StreamUsersOnline"),
 }
 
@@ -113,8 +116,14 @@ SIZE_ROWS = {
 SIZE_TOLERANCE = 0.2
 SIZE_CHECKED = ("wall", "recommended-wall", "first-item")
 
-GIT_USER = ["-c", "user.name=ect_perf calibrate", "-c", "user.email=calibrate@example.invalid",
-            "-c", "commit.gpgsign=false"]
+GIT_USER = [
+    "-c",
+    "user.name=ect_perf calibrate",
+    "-c",
+    "user.email=calibrate@example.invalid",
+    "-c",
+    "commit.gpgsign=false",
+]
 
 
 class CalibrationError(RuntimeError):
@@ -164,17 +173,19 @@ def counted_reference(config_path: Path, rev_hash: str, scenario: str = "instruc
     for commit in _git(root, "rev-list", rev_hash).split():
         if commit in counted:
             return Reference(counted[commit], commit)
-    raise CalibrationError(f"no instruction count of {rev_hash[:8]} or of any commit before it in "
-                           f"{results_dir.name}/{INSTRUCTIONS_MACHINE}/ to size the {scenario} scenario against: "
-                           f"count one (asv run --machine {INSTRUCTIONS_MACHINE} --bench ^bench_instructions "
-                           f"{rev_hash[:8]}^!) or leave the scenario out")
+    raise CalibrationError(
+        f"no instruction count of {rev_hash[:8]} or of any commit before it in "
+        f"{results_dir.name}/{INSTRUCTIONS_MACHINE}/ to size the {scenario} scenario against: "
+        f"count one (asv run --machine {INSTRUCTIONS_MACHINE} --bench ^bench_instructions "
+        f"{rev_hash[:8]}^!) or leave the scenario out"
+    )
 
 
 def instructions_patch(percent: float, per_item: float) -> str:
     """Redefines user_item: the stream and buffered calls look it up as a module global at each
     call, so the redefinition is what they run. The extra call costs a few hundred instructions."""
     turns = loop_iterations(percent, per_item)
-    return f'''
+    return f"""
 
 # ect_perf calibrate: about {percent:g}% more CPU instructions per item ({turns} empty loop turns).
 _calibration_user_item = user_item
@@ -184,7 +195,7 @@ def user_item(row):
     for _ in range({turns}):
         pass
     return _calibration_user_item(row)
-'''
+"""
 
 
 def _owed_sleep(percent: float) -> str:
@@ -192,14 +203,14 @@ def _owed_sleep(percent: float) -> str:
     the previous one, less what earlier sleeps overslept (time.sleep overshoots sleeps of a fraction
     of a millisecond by about as much again); none after a gap of more than NEW_STREAM_GAP seconds,
     a new stream."""
-    return f'''start = _calibration_time.perf_counter()
+    return f"""start = _calibration_time.perf_counter()
 elapsed = start - _calibration_since[0]
 if elapsed < {NEW_STREAM_GAP}:
     _calibration_owed[0] += elapsed * {percent / 100:g}
     if _calibration_owed[0] > 0:
         _calibration_time.sleep(_calibration_owed[0])
         _calibration_owed[0] -= _calibration_time.perf_counter() - start
-_calibration_since[0] = _calibration_time.perf_counter()'''
+_calibration_since[0] = _calibration_time.perf_counter()"""
 
 
 def wall_patch(percent: float) -> str:
@@ -209,7 +220,7 @@ def wall_patch(percent: float) -> str:
     30 µs per item). time.sleep overshoots short sleeps (0.3 ms asked, more slept: +10% asked read
     +14-16%), so what it overslept is owed back from the next sleeps. A gap of more than
     NEW_STREAM_GAP seconds is a new stream: no sleep."""
-    return f'''
+    return f"""
 
 # ect_perf calibrate: about {percent:g}% more wall-clock time per item, no CPU work: every
 # {SLEEP_EVERY}th item, sleep {percent:g}% of the time the last {SLEEP_EVERY} items took, less what
@@ -227,7 +238,7 @@ def user_item(row):
     if next(_calibration_items) % {SLEEP_EVERY} == 0:
 {textwrap.indent(_owed_sleep(percent), " " * 8)}
     return _calibration_user_item(row)
-'''
+"""
 
 
 def recommended_instructions_patch(percent: float, per_item: float) -> str:
@@ -237,7 +248,7 @@ def recommended_instructions_patch(percent: float, per_item: float) -> str:
     added to the messages whole, with no Python call per row to redefine: the page is the finest
     place."""
     per_row = turns_per_row(percent, per_item)
-    return f'''
+    return f"""
 
 # ect_perf calibrate: about {percent:g}% more CPU instructions per item of the recommended read
 # ({per_row:.4g} empty loop turns per row, after each page, in ranges of at most {LOOP_RUN}).
@@ -253,7 +264,7 @@ def user_columns_pages(engine, after_id, size, per_message):
     for _ in range(turns % {LOOP_RUN}):
         pass
     return page
-'''
+"""
 
 
 def _busy_wait() -> str:
@@ -272,7 +283,7 @@ def recommended_wall_patch(percent: float) -> str:
     holding the GIL, so the whole server stands still for it: wall-clock time only, on the read's
     items/s (its instruction counts are not in the scenario's selection). The read sends 5,000
     items in 8 pages: a wait per 100 items would be a wait per message."""
-    return f'''
+    return f"""
 
 # ect_perf calibrate: about {percent:g}% more wall-clock time per item of the recommended read:
 # after each page, wait {percent:g}% of the time since the previous page (the first page: of its own read).
@@ -293,7 +304,7 @@ def user_columns_pages(engine, after_id, size, per_message):
     _calibration_wait_until(ready + (ready - since) * {percent / 100:g})
     _calibration_since[0] = _calibration_time.perf_counter()
     return page
-'''
+"""
 
 
 def first_item_patch(percent: float, first_item_ms: dict[str, float]) -> str:
@@ -369,19 +380,30 @@ class Options:
     scenarios: tuple[str, ...] = SCENARIOS
     # The gate's --bench per scenario (the benchmarks it should move; `\.`: not the recommended
     # read's, which the stream's injections do not slow); None: every benchmark.
-    bench: dict[str, str | None] = field(default_factory=lambda: {
-        "aa": None, "instructions": r"\.StreamInstructions", "wall": r"\.StreamThroughput",
-        "recommended-instructions": "RecommendedStreamInstructions",
-        "recommended-wall": "RecommendedStreamThroughput",
-        "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem"})
+    bench: dict[str, str | None] = field(
+        default_factory=lambda: {
+            "aa": None,
+            "instructions": r"\.StreamInstructions",
+            "wall": r"\.StreamThroughput",
+            "recommended-instructions": "RecommendedStreamInstructions",
+            "recommended-wall": "RecommendedStreamThroughput",
+            "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
+        }
+    )
     instructions_percent: float = 5.0
     recommended_instructions_percent: float = 2.0
     wall_percent: float = 10.0  # wall and recommended-wall
     first_item_percent: float = 10.0
     max_false_alarms: int = 0
-    min_detection: dict[str, float] = field(default_factory=lambda: {
-        "instructions": 1.0, "wall": 0.8, "recommended-instructions": 1.0, "recommended-wall": 0.8,
-        "first-item": 0.8})
+    min_detection: dict[str, float] = field(
+        default_factory=lambda: {
+            "instructions": 1.0,
+            "wall": 0.8,
+            "recommended-instructions": 1.0,
+            "recommended-wall": 0.8,
+            "first-item": 0.8,
+        }
+    )
     machine: str = field(default_factory=host_machine)  # this host's wall-clock machine
     config_path: Path = Path("asv.conf.json")
     # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
@@ -393,22 +415,27 @@ class Options:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
 
     def turns_per_row(self) -> float:
-        return turns_per_row(self.recommended_instructions_percent,
-                             self.references["recommended-instructions"].per_item)
+        return turns_per_row(
+            self.recommended_instructions_percent, self.references["recommended-instructions"].per_item
+        )
 
     def percent(self, scenario: str) -> float | None:
         """The size the scenario asks for, in %; None for aa."""
-        return {"instructions": self.instructions_percent,
-                "recommended-instructions": self.recommended_instructions_percent,
-                "wall": self.wall_percent, "recommended-wall": self.wall_percent,
-                "first-item": self.first_item_percent}.get(scenario)
+        return {
+            "instructions": self.instructions_percent,
+            "recommended-instructions": self.recommended_instructions_percent,
+            "wall": self.wall_percent,
+            "recommended-wall": self.wall_percent,
+            "first-item": self.first_item_percent,
+        }.get(scenario)
 
     def patch(self, scenario: str) -> str | None:
         if scenario == "instructions":
             return instructions_patch(self.instructions_percent, self.references[scenario].per_item)
         if scenario == "recommended-instructions":
-            return recommended_instructions_patch(self.recommended_instructions_percent,
-                                                  self.references[scenario].per_item)
+            return recommended_instructions_patch(
+                self.recommended_instructions_percent, self.references[scenario].per_item
+            )
         if scenario == "wall":
             return wall_patch(self.wall_percent)
         if scenario == "recommended-wall":
@@ -421,19 +448,25 @@ class Options:
         percent = self.percent(scenario)
         reference = self.references.get(scenario)
         if scenario == "instructions":
-            return (f"+{percent:g}% instructions/item ({self.turns()} loop turns; "
-                    f"{reference.per_item:,.0f} counted at {reference.commit[:8]})")
+            return (
+                f"+{percent:g}% instructions/item ({self.turns()} loop turns; "
+                f"{reference.per_item:,.0f} counted at {reference.commit[:8]})"
+            )
         if scenario == "recommended-instructions":
-            return (f"+{percent:g}% instructions/item of the recommended read ({self.turns_per_row():.3g} "
-                    f"loop turns a row; {reference.per_item:,.0f} counted at {reference.commit[:8]})")
+            return (
+                f"+{percent:g}% instructions/item of the recommended read ({self.turns_per_row():.3g} "
+                f"loop turns a row; {reference.per_item:,.0f} counted at {reference.commit[:8]})"
+            )
         if scenario == "wall":
             return f"+{percent:g}% wall time (sleeps {percent:g}% of each {SLEEP_EVERY} items' time)"
         if scenario == "recommended-wall":
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
             measured = ", ".join(f"{method} {ms:.3g} ms" for method, ms in sorted(self.first_item_ms.items()))
-            return (f"+{percent:g}% time to the first item of both reads (waits {percent:g}% of its p50 at "
-                    f"REV on this host: {measured})")
+            return (
+                f"+{percent:g}% time to the first item of both reads (waits {percent:g}% of its p50 at "
+                f"REV on this host: {measured})"
+            )
         return "nothing (A/A)"
 
     def size_range(self, scenario: str) -> tuple[float, float] | None:
@@ -468,8 +501,10 @@ class Tally:
     hits: int = 0  # aa: false alarms; injected: detections
     ratios: dict[str, list[float]] = field(default_factory=dict)
     slowdowns: dict[str, list[float]] = field(default_factory=dict)  # the size rows'
+    reports: list[Report] = field(default_factory=list)  # each gate run's, in order
 
     def add(self, report: Report) -> None:
+        self.reports.append(report)
         self.codes.append(report.code)
         regressed = any(row.verdict == "regressed" and self.selects(row.benchmark) for row in report.rows)
         self.hits += int(report.code == 1 and (regressed or not self.injected))
@@ -488,6 +523,10 @@ class Tally:
 
     def rate(self) -> str:
         return f"{'detected' if self.injected else 'false alarms'} {self.hits}/{len(self.codes)}"
+
+    def median_minutes(self) -> float | None:
+        """The gate's median duration over the runs, in minutes."""
+        return statistics.median(report.seconds for report in self.reports) / 60 if self.reports else None
 
     def medians(self) -> dict[str, float]:
         return {name: statistics.median(values) for name, values in sorted(self.ratios.items())}
@@ -537,14 +576,15 @@ class Calibration:
 
 
 def calibrate(options: Options, progress: Callable[[Calibration], None] | None = None) -> Calibration:
-    """Raises BadRevision, PolicyError (the clone's verdicts.json) and CalibrationError. The runs go
+    """Raises BadRevision, PolicyError (verdicts.json) and CalibrationError. The runs go
     round the scenarios (run 1 of each, then run 2 of each, ...), so that a machine's slow hour
     weighs on all of them alike; `progress` gets the calibration so far after each gate run (a
     calibration stopped early keeps the report of the runs it made)."""
     root = options.config_path.resolve().parent
     rev_hash = rev_parse(root, options.rev)
-    references = {name: counted_reference(options.config_path, rev_hash, name)
-                  for name in options.scenarios if name in COUNTS}
+    references = {
+        name: counted_reference(options.config_path, rev_hash, name) for name in options.scenarios if name in COUNTS
+    }
     options = replace(options, references=references)
     env_dir = _env_dir(options.config_path)
     with tempfile.TemporaryDirectory(prefix="ect-calibrate-") as scratch:
@@ -555,25 +595,40 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
         _ensure_machine(options.machine)
         if "first-item" in options.scenarios:
-            options = replace(options, first_item_ms=first_item_times(
-                config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"))
+            options = replace(
+                options,
+                first_item_ms=first_item_times(
+                    config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"
+                ),
+            )
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
         return run_in_turn(calibration, config, env_dir, progress)
 
 
-def run_in_turn(calibration: Calibration, config: Path, env_dir: Path,
-                progress: Callable[[Calibration], None] | None = None) -> Calibration:
+def run_in_turn(
+    calibration: Calibration, config: Path, env_dir: Path, progress: Callable[[Calibration], None] | None = None
+) -> Calibration:
     """The gate runs of every scenario, one of each in turn, each with its selection and its calls
     counted (ECT_BENCH_INSTRUCTION_CALLS)."""
     options = calibration.options
     for run in range(options.runs):
         for tally in calibration.tallies:
             with _environment(INSTRUCTION_CALLS, tally.calls):
-                tally.add(run_gate(calibration.rev_hash, calibration.commits[tally.scenario], options.machine,
-                                   tally.bench, config, env_dir=env_dir))
-            print(f"ect_perf calibrate: {tally.scenario} run {run + 1}/{options.runs}: gate exit "
-                  f"{tally.codes[-1]}", file=sys.stderr)
+                tally.add(
+                    run_gate(
+                        calibration.rev_hash,
+                        calibration.commits[tally.scenario],
+                        options.machine,
+                        tally.bench,
+                        config,
+                        env_dir=env_dir,
+                    )
+                )
+            print(
+                f"ect_perf calibrate: {tally.scenario} run {run + 1}/{options.runs}: gate exit {tally.codes[-1]}",
+                file=sys.stderr,
+            )
             if progress:
                 progress(calibration)
     return calibration
@@ -593,15 +648,22 @@ def first_item_times(config: Path, rev_hash: str, machine: str, env_dir: Path, r
     times = {method: measured.get(name) for method, name in FIRST_ITEM_BENCHMARKS.items()}
     missing = [FIRST_ITEM_BENCHMARKS[method] for method, ms in times.items() if not ms or ms != ms]
     if missing:
-        raise CalibrationError(f"could not size the first-item scenario: asv measured no {', '.join(missing)} "
-                               f"at {rev_hash[:8]} (asv exit {run.code})")
+        raise CalibrationError(
+            f"could not size the first-item scenario: asv measured no {', '.join(missing)} "
+            f"at {rev_hash[:8]} (asv exit {run.code})"
+        )
     return times
 
 
 def _tally(options: Options, name: str) -> Tally:
     bench = options.bench[name]
-    return Tally(name, bench, injected=name != "aa", size_rows=SIZE_ROWS.get(name),
-                 calls=os.environ.get(INSTRUCTION_CALLS) or counted_calls(bench))
+    return Tally(
+        name,
+        bench,
+        injected=name != "aa",
+        size_rows=SIZE_ROWS.get(name),
+        calls=os.environ.get(INSTRUCTION_CALLS) or counted_calls(bench),
+    )
 
 
 @contextmanager
@@ -643,8 +705,9 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
     _git(clone, "checkout", "-q", "--detach", rev_hash)
     if patch:
         inject(clone / SERVICER, patch, REDEFINES[scenario])
-    _git(clone, *GIT_USER, "commit", "-q", "--no-verify", "--allow-empty", "-a",
-         "-m", f"ect_perf calibrate: {scenario}")
+    _git(
+        clone, *GIT_USER, "commit", "-q", "--no-verify", "--allow-empty", "-a", "-m", f"ect_perf calibrate: {scenario}"
+    )
     return _git(clone, "rev-parse", "HEAD")
 
 
@@ -653,6 +716,22 @@ def _ensure_machine(machine: str) -> None:
     would register it, if it is not."""
     if not registered(machine):
         register({machine: detected(machine)})
+
+
+def save_reports(calibration: Calibration, folder: Path) -> None:
+    """Each gate run's report as folder/SCENARIO-RUN.json (the gate's own JSON: every row, what was
+    measured again and what each run read)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for tally in calibration.tallies:
+        for run, report in enumerate(tally.reports, start=1):
+            path = folder / f"{tally.scenario}-{run}.json"
+            if not path.exists():
+                path.write_text(report_json(report) + "\n")
+
+
+def _minutes(tally: Tally) -> str:
+    minutes = tally.median_minutes()
+    return "n/a" if minutes is None else f"{minutes:.1f} min"
 
 
 def _cell(text: str) -> str:
@@ -689,9 +768,13 @@ def _ratios_table(tallies: list[Tally]) -> list[str]:
     if not names:
         return []
     medians = [tally.medians() for tally in tallies]
-    lines = ["", "Median ratio after/before over the runs:", "",
-             "| Benchmark | " + " | ".join(tally.scenario for tally in tallies) + " |",
-             "|---|" + "---|" * len(tallies)]
+    lines = [
+        "",
+        "Median ratio after/before over the runs:",
+        "",
+        "| Benchmark | " + " | ".join(tally.scenario for tally in tallies) + " |",
+        "|---|" + "---|" * len(tallies),
+    ]
     for name in names:
         cells = [f"{m[name]:.3g}" if name in m else "" for m in medians]
         lines.append(f"| `{_cell(_short(name))}` | " + " | ".join(cells) + " |")
@@ -709,8 +792,9 @@ def markdown(calibration: Calibration) -> str:
         "",
         f"{options.runs} gate run(s) per scenario, REV against a commit on top of it, the scenarios in turn.",
         "",
-        "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Met | Measured size |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Met | Measured size "
+        "| Gate, median |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tally in calibration.tallies:
         other = ", ".join(f"exit {code}" for code in tally.codes if code not in (0, 1)) or "0"
@@ -718,35 +802,56 @@ def markdown(calibration: Calibration) -> str:
             f"| {tally.scenario} | {options.injected(tally.scenario)} | {_bench(tally)} | {len(tally.codes)} "
             f"| {tally.codes.count(0)} | {tally.codes.count(1)} | {_cell(other)} | {tally.rate()} "
             f"| {calibration.goal(tally)} | {'yes' if calibration.passed(tally) else '**no**'} "
-            f"| {_size(calibration, tally)} |")
-    lines += ["", "A false alarm is an A/A run exiting 1; a detection, an injected run exiting 1 with one of its "
-              "benchmarks regressed; other exits are errors, and an A/A run that errs misses its goal too. "
-              "Measured size: how much slower the injection made its own rows (the server's count of the read "
-              "it slows, that read's items/s, the first item's p50), the median over the runs of after/before, "
-              "items/s inverted. A wall-clock injection is sized at run time from the time it slows, so its "
-              f"measured size should lie within ±{SIZE_TOLERANCE:.0%} of what it asked (8-12% for 10%); outside "
-              "that, its detection rate is that of another size.",
-              *_ratios_table(calibration.tallies)]
+            f"| {_size(calibration, tally)} | {_minutes(tally)} |"
+        )
+    lines += [
+        "",
+        "A false alarm is an A/A run exiting 1; a detection, an injected run exiting 1 with one of its "
+        "benchmarks regressed; other exits are errors, and an A/A run that errs misses its goal too. "
+        "Measured size: how much slower the injection made its own rows (the server's count of the read "
+        "it slows, that read's items/s, the first item's p50), the median over the runs of after/before, "
+        "items/s inverted. A wall-clock injection is sized at run time from the time it slows, so its "
+        f"measured size should lie within ±{SIZE_TOLERANCE:.0%} of what it asked (8-12% for 10%); outside "
+        "that, its detection rate is that of another size.",
+        *_ratios_table(calibration.tallies),
+    ]
     return "\n".join(lines)
 
 
 def _size_json(calibration: Calibration, tally: Tally) -> dict:
     bounds = calibration.options.size_range(tally.scenario)
-    return {"rows": tally.size_rows, "asked_percent": calibration.options.percent(tally.scenario),
-            "measured_percent": tally.measured(), "range_percent": list(bounds) if bounds else None,
-            "within_range": calibration.within_range(tally)}
+    return {
+        "rows": tally.size_rows,
+        "asked_percent": calibration.options.percent(tally.scenario),
+        "measured_percent": tally.measured(),
+        "range_percent": list(bounds) if bounds else None,
+        "within_range": calibration.within_range(tally),
+    }
 
 
 def _injected_json(options: Options) -> dict:
     stream, recommended = options.references.get("instructions"), options.references.get("recommended-instructions")
     return {
         "instructions_percent": options.instructions_percent,
-        **({"loop_iterations": options.turns(), "server_instructions_per_item": stream.per_item,
-            "counted_at": stream.commit} if stream else {}),
+        **(
+            {
+                "loop_iterations": options.turns(),
+                "server_instructions_per_item": stream.per_item,
+                "counted_at": stream.commit,
+            }
+            if stream
+            else {}
+        ),
         "recommended_instructions_percent": options.recommended_instructions_percent,
-        **({"recommended_turns_per_row": options.turns_per_row(),
-            "recommended_server_instructions_per_item": recommended.per_item,
-            "recommended_counted_at": recommended.commit} if recommended else {}),
+        **(
+            {
+                "recommended_turns_per_row": options.turns_per_row(),
+                "recommended_server_instructions_per_item": recommended.per_item,
+                "recommended_counted_at": recommended.commit,
+            }
+            if recommended
+            else {}
+        ),
         "wall_percent": options.wall_percent,
         "sleep_every_items": SLEEP_EVERY,
         "first_item_percent": options.first_item_percent,
@@ -756,17 +861,33 @@ def _injected_json(options: Options) -> dict:
 
 def as_json(calibration: Calibration) -> str:
     options = calibration.options
-    return json.dumps({
-        "rev": options.rev, "rev_hash": calibration.rev_hash, "runs": options.runs,
-        "complete": calibration.complete,
-        "exit_code": calibration.code, "commits": calibration.commits,
-        "injected": _injected_json(options),
-        "scenarios": [{
-            "scenario": tally.scenario, "bench": tally.bench, "injected": tally.injected,
-            "instruction_calls": tally.calls, "exit_codes": tally.codes, "errors": tally.errors,
-            ("detected" if tally.injected else "false_alarms"): tally.hits,
-            "rate": tally.rate(), "goal": calibration.goal(tally), "passed": calibration.passed(tally),
-            **({"size": _size_json(calibration, tally)} if tally.injected else {}),
-            "median_ratios": tally.medians(),
-        } for tally in calibration.tallies],
-    }, indent=2)
+    return json.dumps(
+        {
+            "rev": options.rev,
+            "rev_hash": calibration.rev_hash,
+            "runs": options.runs,
+            "complete": calibration.complete,
+            "exit_code": calibration.code,
+            "commits": calibration.commits,
+            "injected": _injected_json(options),
+            "scenarios": [
+                {
+                    "scenario": tally.scenario,
+                    "bench": tally.bench,
+                    "injected": tally.injected,
+                    "instruction_calls": tally.calls,
+                    "exit_codes": tally.codes,
+                    "errors": tally.errors,
+                    ("detected" if tally.injected else "false_alarms"): tally.hits,
+                    "rate": tally.rate(),
+                    "goal": calibration.goal(tally),
+                    "passed": calibration.passed(tally),
+                    **({"size": _size_json(calibration, tally)} if tally.injected else {}),
+                    "median_ratios": tally.medians(),
+                    "gate_minutes": [round(report.seconds / 60, 1) for report in tally.reports],
+                }
+                for tally in calibration.tallies
+            ],
+        },
+        indent=2,
+    )

@@ -46,6 +46,9 @@ def wall_clock_machines(results_dir: str | Path) -> list[str]:
     root = Path(results_dir)
     if not root.is_dir():
         return []
-    return sorted(path.name for path in root.iterdir()
-                  if (path / "machine.json").is_file()
-                  and (path.name == WALL_CLOCK_PREFIX or path.name.startswith(WALL_CLOCK_PREFIX + "-")))
+    return sorted(
+        path.name
+        for path in root.iterdir()
+        if (path / "machine.json").is_file()
+        and (path.name == WALL_CLOCK_PREFIX or path.name.startswith(WALL_CLOCK_PREFIX + "-"))
+    )

@@ -25,9 +25,14 @@ def machine_file() -> Path:
 
 def detected(name: str, cpuinfo: Path = Path("/proc/cpuinfo"), meminfo: Path = Path("/proc/meminfo")) -> dict[str, str]:
     """This host described under `name`: the fields asv detects, as asv writes them."""
-    return {"machine": name, "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
-            "cpu": _field(cpuinfo, "model name"), "num_cpu": str(os.cpu_count() or ""),
-            "ram": _memory_bytes(meminfo)}
+    return {
+        "machine": name,
+        "os": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "cpu": _field(cpuinfo, "model name"),
+        "num_cpu": str(os.cpu_count() or ""),
+        "ram": _memory_bytes(meminfo),
+    }
 
 
 def _field(path: Path, key: str) -> str:

@@ -13,8 +13,6 @@ from pathlib import Path
 
 # The service, its protocol, the benchmarks and their measuring code, and the pinned packages.
 MEASURED = ("ect_service", "protos", "benchmarks", "pyproject.toml", "asv.conf.json", "asv.databases.conf.json")
-# Data beside the benchmarks that the gate and the targets read, not the benchmarks: no new point.
-NOT_MEASURED = ("benchmarks/verdicts.json", "benchmarks/targets.json", "benchmarks/targets-at-least.json")
 
 
 class GitError(RuntimeError):
@@ -30,8 +28,7 @@ def _git(root: Path, *args: str) -> str:
 
 def measured_commits(root: Path, rev_range: str = "HEAD") -> list[str]:
     """The commits of `rev_range` (git rev-list syntax) that change MEASURED, oldest first."""
-    excluded = [f":(exclude){path}" for path in NOT_MEASURED]
-    return _git(root, "rev-list", "--reverse", rev_range, "--", *MEASURED, *excluded).split()
+    return _git(root, "rev-list", "--reverse", rev_range, "--", *MEASURED).split()
 
 
 def unmeasured(root: Path, results_dir: Path, machine: str, rev_range: str = "HEAD") -> list[str]:

@@ -3,9 +3,9 @@ series can be compared across hosts. Written next to asv's pages by `python -m e
 
 - the specification's performance targets at the newest measured commit, of whichever host
   measured it (ect_perf.targets);
-- the gate's calibration figures, from docs/calibration.json (and earlier runs kept as
-  docs/calibration-REV.json), each the output of a real
-  `python -m ect_perf calibrate --json docs/calibration.json` run (absent: the page says so);
+- the gate's calibration figures, from docs/calibration/latest.json (and earlier runs kept as
+  docs/calibration/REV.json), each the output of a real
+  `python -m ect_perf calibrate --json docs/calibration/latest.json` run (absent: the page says so);
 - each benchmark's kind of series: instruction counts are host-independent (one continuous history
   under the `valgrind` machine whatever the host), peak memory nearly so, everything else is
   wall-clock time of one host (one machine name per host, ect_perf.hosts).
@@ -20,19 +20,21 @@ from pathlib import Path
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import NoResults, load_config, newest_result
 from ect_perf.hosts import WALL_CLOCK_PREFIX
-from ect_perf.targets import TargetsError, default_targets_path, evaluate, load_targets
+from ect_perf.targets import TARGETS, TargetsError, evaluate, load_targets
 
-CALIBRATION = Path("docs") / "calibration.json"
+CALIBRATION = Path("docs") / "calibration" / "latest.json"
 PAGE = "overview.html"
 LINK_MARK = "ect-overview-link"
 
 
 def series_kind(name: str, unit: str) -> str:
     if unit.startswith("instructions"):
-        return (f"host-independent: CPU instructions counted under valgrind, one series for every host "
-                f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host and environment moved two "
-                f"of them by about 2% (the unary call's server, the stream's client), the others agree "
-                f"within 1%")
+        return (
+            f"host-independent: CPU instructions counted under valgrind, one series for every host "
+            f"(machine {INSTRUCTIONS_MACHINE}); a change of counting host and environment moved two "
+            f"of them by about 2% (the unary call's server, the stream's client), the others agree "
+            f"within 1%"
+        )
     per_host = f"one series per host (machines {WALL_CLOCK_PREFIX}-CPU-KERNEL)"
     if name.split(".")[-1].startswith("peakmem_"):
         return f"nearly host-independent: peak resident memory; {per_host}"
@@ -51,45 +53,73 @@ def write(html_dir: Path, config_path: str) -> Path:
 
 def _targets(config, config_path: str) -> str:
     try:
-        targets = load_targets(default_targets_path(config, config_path))
+        targets = load_targets(TARGETS)
         result = newest_result(config)
     except (NoResults, TargetsError) as exc:
         return f"<h2>Performance targets</h2><p>{escape(str(exc))}</p>"
-    rows = [(r.target.name, r.target.goal,
-             "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
-             r.status) for r in evaluate(result, targets)]
+    rows = [
+        (
+            r.target.name,
+            r.target.goal,
+            "n/a" if r.current is None or r.current != r.current else f"{r.current:,.2f} {r.target.unit}",
+            r.status,
+        )
+        for r in evaluate(result, targets)
+    ]
     machine = result.params.get("machine", "")
-    return (f"<h2>Performance targets at commit <code>{escape(result.commit[:8])}</code> "
-            f"(machine <code>{escape(machine)}</code>)</h2>"
-            + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3))
+    return (
+        f"<h2>Performance targets at commit <code>{escape(result.commit[:8])}</code> "
+        f"(machine <code>{escape(machine)}</code>)</h2>"
+        + _table(("Metric", "Target", "Current", "Status"), rows, status_column=3)
+    )
 
 
 def _calibration(docs: Path) -> str:
-    """Every recorded calibration, newest first: docs/calibration.json (the latest `calibrate --json`),
-    then earlier ones kept as docs/calibration-REV.json."""
+    """Every recorded calibration, newest first: docs/calibration/latest.json (the latest `calibrate
+    --json`), then earlier ones kept as docs/calibration/REV.json."""
     title = "<h2>How far the gate can be trusted</h2>"
-    paths = [path for path in [docs / CALIBRATION.name, *sorted(docs.glob("calibration-*.json"), reverse=True)]
-             if path.is_file()]
+    earlier = sorted((path for path in docs.glob("*.json") if path.name != CALIBRATION.name), reverse=True)
+    paths = [path for path in [docs / CALIBRATION.name, *earlier] if path.is_file()]
     if not paths:
-        return title + f"<p>No calibration recorded yet: run <code>python -m ect_perf calibrate --json {CALIBRATION}</code>.</p>"
+        return (
+            title
+            + f"<p>No calibration recorded yet: run <code>python -m ect_perf calibrate --json {CALIBRATION}</code>.</p>"
+        )
     sections = [title]
     for path in paths:
         data = json.loads(path.read_text())
-        rows = [(s["scenario"], s["bench"] or "every benchmark", len(s["exit_codes"]), s["rate"], s["goal"],
-                 _measured_size(s.get("size")), "pass" if s["passed"] else "fail")
-                for s in data["scenarios"]]
-        sections.append(f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>, "
-                        f"injected: {escape(json.dumps(data['injected']))}</p>"
-                        + _table(("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Measured size", "Status"), rows,
-                               status_column=6))
+        rows = [
+            (
+                s["scenario"],
+                s["bench"] or "every benchmark",
+                len(s["exit_codes"]),
+                s["rate"],
+                s["goal"],
+                _measured_size(s.get("size")),
+                "pass" if s["passed"] else "fail",
+            )
+            for s in data["scenarios"]
+        ]
+        sections.append(
+            f"<p>{escape(path.name)}: gate runs at commit <code>{escape(data['rev_hash'][:8])}</code>"
+            + ("" if data.get("complete", True) else " (in progress: fewer runs than asked)")
+            + ", "
+            f"injected: {escape(json.dumps(data['injected']))}</p>"
+            + _table(
+                ("Scenario", "Benchmarks", "Runs", "Rate", "Goal", "Measured size", "Status"), rows, status_column=6
+            )
+        )
     return "\n".join(sections)
 
 
 def _measured_size(size: dict | None) -> str:
     """An injected scenario's measured slowdown against what it asked (calibrations that recorded it)."""
-    if not size or size.get("measured_percent") is None:
+    measured = size.get("measured_percent") if size else None
+    if not measured:
         return "n/a"
-    text = f"{size['measured_percent']:+.1f}% (asked {size['asked_percent']:g}%)"
+    # {row: %} as calibrate writes it (one figure per row its injection slows)
+    figures = ", ".join(f"{name.split('.', 1)[-1]} {pct:+.1f}%" for name, pct in sorted(measured.items()))
+    text = f"{figures} (asked {size['asked_percent']:g}%)"
     if size.get("range_percent"):
         low, high = size["range_percent"]
         text += f", {'within' if size['within_range'] else 'outside'} {low:g}-{high:g}%"
@@ -98,10 +128,12 @@ def _measured_size(size: dict | None) -> str:
 
 def _series(config) -> str:
     benchmarks = json.loads((Path(config.results_dir) / "benchmarks.json").read_text())
-    rows = [(name, b.get("unit") or "", series_kind(name, b.get("unit") or ""))
-            for name, b in sorted(benchmarks.items()) if name != "version"]
-    return ("<h2>Which series compare across hosts</h2>"
-            + _table(("Benchmark", "Unit", "Series"), rows))
+    rows = [
+        (name, b.get("unit") or "", series_kind(name, b.get("unit") or ""))
+        for name, b in sorted(benchmarks.items())
+        if name != "version"
+    ]
+    return "<h2>Which series compare across hosts</h2>" + _table(("Benchmark", "Unit", "Series"), rows)
 
 
 def _table(header, rows, status_column: int | None = None) -> str:
@@ -134,7 +166,9 @@ def _link_from_index(index: Path) -> None:
     if LINK_MARK in text:
         return
     # Fixed at the bottom right: asv's own navigation bar is fixed at the top and would cover it.
-    link = (f'<div id="{LINK_MARK}" style="position: fixed; bottom: 0; right: 0; z-index: 2000; '
-            f'padding: 6px 12px; background: #eef5ff; border: 1px solid #9ab;">'
-            f'<a href="{PAGE}">Overview: performance targets, gate calibration, host-independent series</a></div>')
+    link = (
+        f'<div id="{LINK_MARK}" style="position: fixed; bottom: 0; right: 0; z-index: 2000; '
+        f'padding: 6px 12px; background: #eef5ff; border: 1px solid #9ab;">'
+        f'<a href="{PAGE}">Overview: performance targets, gate calibration, host-independent series</a></div>'
+    )
     index.write_text(text.replace("<body>", "<body>\n" + link, 1))

@@ -23,10 +23,12 @@ def comment_body(markdown: str, *, head_sha: str | None = None, run_url: str | N
     if len(body) <= LIMIT:
         return body
     # The gate writes its heading and verdict first, and its table worst rows first: keep the start.
-    note = ("_The report is cut here at GitHub's comment limit: the full report is in the job summary "
-            f"and the `gate-report` artifact of {f'[the run]({run_url})' if run_url else 'the run'}._")
+    note = (
+        "_The report is cut here at GitHub's comment limit: the full report is in the job summary "
+        f"and the `gate-report` artifact of {f'[the run]({run_url})' if run_url else 'the run'}._"
+    )
     room = LIMIT - len(_join("", note, footer))
-    kept = markdown[:markdown.rfind("\n", 0, room) + 1]  # whole lines only: up to the last line break that fits
+    kept = markdown[: markdown.rfind("\n", 0, room) + 1]  # whole lines only: up to the last line break that fits
     return _join(kept, note, footer)
 
 
@@ -50,8 +52,9 @@ def _join(markdown: str, *tail: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ect_perf.pr_comment",
-                                     description="Print the pull-request comment body for the gate's Markdown.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ect_perf.pr_comment", description="Print the pull-request comment body for the gate's Markdown."
+    )
     parser.add_argument("gate_md", type=Path, help="the gate's --markdown file")
     parser.add_argument("--head-sha", help="the pull request's head commit, named in the footer")
     parser.add_argument("--run-url", help="the workflow run to link")

@@ -1,6 +1,6 @@
 """python -m ect_perf profile CALL: where one call's instructions go, per library and per function.
 
-The two runs of an instruction count (benchmarks/bench_instructions.py: the counted side under
+The two runs of an instruction count (benchmarks/measuring/counting.py: the counted side under
 valgrind, its peer native, once without calls and once with N), under callgrind instead of
 cachegrind, so that every instruction is charged to the function that executed it and to that
 function's library. The difference of the two runs over the items received is the cost per item,
@@ -78,8 +78,8 @@ def self_costs(out_file: Path) -> Counter:
 def profile(call: str, calls: int | None, side: str, top: int) -> Profile:
     """Profile `calls` calls of `call` (a call of bench_instructions.CALLS) on `side`; None: as many
     as its instruction count makes in one measured run."""
-    from benchmarks.bench_instructions import CALLS, VALGRIND, callgrind, counted_run
     from benchmarks.common import MISSING, USERS, seeded_database
+    from benchmarks.measuring.counting import CALLS, VALGRIND, callgrind, counted_run
 
     if call not in CALLS:
         raise ProfileError(f"unknown call {call!r}; choose from {', '.join(CALLS)}")
@@ -102,7 +102,10 @@ def profile(call: str, calls: int | None, side: str, top: int) -> Profile:
         libraries[library] += cost
     functions = sorted(difference.items(), key=lambda entry: -entry[1])[:top]
     return Profile(
-        call=call, side=side, items=items, per_item=(total - base_total) / items,
+        call=call,
+        side=side,
+        items=items,
+        per_item=(total - base_total) / items,
         by_library=[(library, cost) for library, cost in libraries.most_common() if abs(cost) >= 0.5],
         by_function=[(library, function, cost) for (library, function), cost in functions],
     )
@@ -112,11 +115,16 @@ def render(result: Profile) -> str:
     def short(path: str) -> str:
         return Path(path).name or path
 
-    lines = [f"{result.call}, {result.side}: {result.per_item:,.0f} instructions per item "
-             f"({result.items:,} items; callgrind, the run with calls minus the run without)", "",
-             "per library:"]
+    lines = [
+        f"{result.call}, {result.side}: {result.per_item:,.0f} instructions per item "
+        f"({result.items:,} items; callgrind, the run with calls minus the run without)",
+        "",
+        "per library:",
+    ]
     lines += [f"{cost:>12,.0f}  {cost / result.per_item:6.1%}  {short(library)}" for library, cost in result.by_library]
     lines += ["", f"the {len(result.by_function)} costliest functions (their own instructions):"]
-    lines += [f"{cost:>12,.0f}  {cost / result.per_item:6.1%}  {function}  [{short(library)}]"
-              for library, function, cost in result.by_function]
+    lines += [
+        f"{cost:>12,.0f}  {cost / result.per_item:6.1%}  {function}  [{short(library)}]"
+        for library, function, cost in result.by_function
+    ]
     return "\n".join(lines)

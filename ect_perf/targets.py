@@ -2,8 +2,8 @@
 
     python -m ect_perf targets [--machine NAME] [--commit HASH] [--targets FILE] [--format text|markdown|json]
 
-The targets are data: benchmarks/targets.json (the specification's table) unless --targets names
-another file of the same form (benchmarks/targets-at-least.json: the speed issue's bar). A target
+The targets are data: ect_perf/targets.json (the specification's table) unless --targets names
+another file of the same form (ect_perf/targets-at-least.json: the speed issue's bar). A target
 may name another asv machine, whose result of the same commit it reads (the instruction counts;
 with --database, that machine's result on the same server, else SQLite's, and the row says which).
 Exit code: 0 when every target with a threshold passes, 1 when one fails or has no result, 2 when
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ect_perf.asv_results import values
 
-TARGETS_FILE = "targets.json"  # in the suite's benchmark directory
+TARGETS = Path(__file__).resolve().parent / "targets.json"
 COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 READS = ("value", "highest_level", "degradation")
 
@@ -89,17 +89,27 @@ def load_targets(path: Path) -> list[Target]:
     targets = []
     for number, entry in enumerate(entries, start=1):
         try:
-            target = Target(entry["name"], entry["benchmark"], entry["unit"], tuple(entry.get("params", ())),
-                            entry.get("read", "value"), entry.get("pass_if"), entry.get("threshold"),
-                            entry.get("machine"))
+            target = Target(
+                entry["name"],
+                entry["benchmark"],
+                entry["unit"],
+                tuple(entry.get("params", ())),
+                entry.get("read", "value"),
+                entry.get("pass_if"),
+                entry.get("threshold"),
+                entry.get("machine"),
+            )
         except (KeyError, TypeError) as exc:
             raise TargetsError(f"{path}: target {number} lacks {exc}") from None
         if target.read not in READS:
             raise TargetsError(f"{path}: target {number} ({target.name}): read must be one of {', '.join(READS)}")
         if (target.pass_if is None) != (target.threshold is None) or (
-                target.pass_if is not None and target.pass_if not in COMPARISONS):
-            raise TargetsError(f"{path}: target {number} ({target.name}): give pass_if (one of "
-                               f"{' '.join(COMPARISONS)}) and threshold together, or neither")
+            target.pass_if is not None and target.pass_if not in COMPARISONS
+        ):
+            raise TargetsError(
+                f"{path}: target {number} ({target.name}): give pass_if (one of "
+                f"{' '.join(COMPARISONS)}) and threshold together, or neither"
+            )
         targets.append(target)
     return targets
 
@@ -146,27 +156,41 @@ def render(rows: list[Row], result, fmt: str) -> str:
                 "database": _database(result),
                 "all_pass": all_pass(rows),
                 "targets": [
-                    {"name": r.target.name, "benchmark": r.target.benchmark, "machine": r.target.machine,
-                     "target": r.target.goal,
-                     "unit": r.target.unit, "current": None if r.status == "missing" else r.current,
-                     "status": r.status, **({"database": r.database} if r.database else {})}
+                    {
+                        "name": r.target.name,
+                        "benchmark": r.target.benchmark,
+                        "machine": r.target.machine,
+                        "target": r.target.goal,
+                        "unit": r.target.unit,
+                        "current": None if r.status == "missing" else r.current,
+                        "status": r.status,
+                        **({"database": r.database} if r.database else {}),
+                    }
                     for r in rows
                 ],
             },
             indent=2,
         )
-    table = [(r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}" + _read_on(r.database), r.status)
-             for r in rows]
+    table = [
+        (r.target.name, r.target.goal, f"{_number(r.current)} {r.target.unit}" + _read_on(r.database), r.status)
+        for r in rows
+    ]
     header = ("Metric", "Target", "Current", "Status")
     if fmt == "markdown":
-        lines = [f"Performance targets at commit `{commit}`{on} (machine `{machine}`)", "", "| " + " | ".join(header) + " |",
-                 "|---|---|---|---|"]
+        lines = [
+            f"Performance targets at commit `{commit}`{on} (machine `{machine}`)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|---|---|---|---|",
+        ]
         marks = {"pass": "✅ pass", "fail": "❌ fail", "missing": "⚠️ missing", "info": "reference"}
         lines += [f"| {a} | {b} | {c} | {marks[d]} |" for a, b, c, d in table]
         return "\n".join(lines)
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(4)]
     lines = [f"Performance targets at commit {commit}{on} (machine {machine})"]
-    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]]
+    lines += [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *table]
+    ]
     return "\n".join(lines)
 
 
@@ -175,8 +199,3 @@ def _read_on(database: str | None) -> str:
     if database is None:
         return ""
     return f" ({'SQLite' if database == 'sqlite' else database}'s count)"
-
-
-def default_targets_path(config, config_path: str | Path) -> Path:
-    """targets.json in the suite's benchmark directory, which asv.conf.json names relative to itself."""
-    return Path(config_path).resolve().parent / config.benchmark_dir / TARGETS_FILE

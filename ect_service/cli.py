@@ -69,25 +69,51 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help=db_help)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=port, default=50051, help="port; 0 picks a free one (default: %(default)s)")
-    serve.add_argument("--pool-size", type=positive_integer, default=20,
-                       help="database connections, and so queries running at once, per worker (default: %(default)s)")
-    serve.add_argument("--workers", type=positive_integer, default=1,
-                       help="server processes sharing the port, one core each; new connections are "
-                            "spread among them (default: %(default)s)")
-    serve.add_argument("--grace", type=seconds, default=5.0,
-                       help="seconds in-flight calls get to finish on shutdown (default: %(default)s)")
-    serve.add_argument("--max-streams", type=positive_integer, default=2_000,
-                       help="streams open at once; more are refused with RESOURCE_EXHAUSTED (default: %(default)s)")
-    serve.add_argument("--stream-idle-timeout", type=positive_seconds, default=60.0,
-                       help="cancel a stream whose client has read nothing for this long (default: %(default)s s)")
-    serve.add_argument("--call-timeout", type=positive_seconds, default=30.0,
-                       help="the longest a database call may take (a unary call's read, a stream's page), "
-                            "waiting for a connection included; past it DEADLINE_EXCEEDED (default: %(default)s s)")
-    serve.add_argument("--tls-cert", metavar="FILE",
-                       help="serve TLS with this PEM certificate chain (needs --tls-key)")
+    serve.add_argument(
+        "--pool-size",
+        type=positive_integer,
+        default=20,
+        help="database connections, and so queries running at once, per worker (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=positive_integer,
+        default=1,
+        help="server processes sharing the port, one core each; new connections are "
+        "spread among them (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--grace",
+        type=seconds,
+        default=5.0,
+        help="seconds in-flight calls get to finish on shutdown (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-streams",
+        type=positive_integer,
+        default=2_000,
+        help="streams open at once; more are refused with RESOURCE_EXHAUSTED (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--stream-idle-timeout",
+        type=positive_seconds,
+        default=60.0,
+        help="cancel a stream whose client has read nothing for this long (default: %(default)s s)",
+    )
+    serve.add_argument(
+        "--call-timeout",
+        type=positive_seconds,
+        default=30.0,
+        help="the longest a database call may take (a unary call's read, a stream's page), "
+        "waiting for a connection included; past it DEADLINE_EXCEEDED (default: %(default)s s)",
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate chain (needs --tls-key)")
     serve.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
-    serve.add_argument("--stop-on-stdin-eof", action="store_true",
-                       help="also stop when standard input closes (for supervisors and test harnesses)")
+    serve.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="also stop when standard input closes (for supervisors and test harnesses)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     seed = commands.add_parser("seed", help="create the tables and seed users and workflows")
@@ -100,18 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     stream = commands.add_parser("stream", help="read every online user and report the timing")
     stream.add_argument("--target", default="127.0.0.1:50051", help=target_help)
     stream.add_argument("--ca", metavar="FILE", help=ca_help)
-    stream.add_argument("--rpc", choices=client.RPCS, default=client.BATCHED,
-                        help="many items per message (the default) or one per message")
-    stream.add_argument("--timeout", type=positive_seconds, default=60.0,
-                        help="deadline in seconds (default: %(default)s)")
+    stream.add_argument(
+        "--rpc",
+        choices=client.RPCS,
+        default=client.BATCHED,
+        help="many items per message (the default) or one per message",
+    )
+    stream.add_argument(
+        "--timeout", type=positive_seconds, default=60.0, help="deadline in seconds (default: %(default)s)"
+    )
     stream.add_argument("--json", action="store_true", help="print one JSON object")
 
     get = commands.add_parser("get-workflow", help="fetch one workflow by id")
     get.add_argument("id")
     get.add_argument("--target", default="127.0.0.1:50051", help=target_help)
     get.add_argument("--ca", metavar="FILE", help=ca_help)
-    get.add_argument("--timeout", type=positive_seconds, default=10.0,
-                     help="deadline in seconds (default: %(default)s)")
+    get.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="deadline in seconds (default: %(default)s)"
+    )
     return parser
 
 
@@ -138,9 +170,16 @@ def _serve(args: argparse.Namespace) -> int:
     tls = tls_pair(args)
     create_db_engine(url).dispose()  # driver and URL problems surface now, as a one-line error
     options = ServeOptions(
-        url, host=args.host, port=args.port, pool_size=args.pool_size, grace=args.grace,
-        stop_on_stdin_eof=args.stop_on_stdin_eof, max_streams=args.max_streams,
-        stream_idle_timeout=args.stream_idle_timeout, call_timeout=args.call_timeout, tls=tls,
+        url,
+        host=args.host,
+        port=args.port,
+        pool_size=args.pool_size,
+        grace=args.grace,
+        stop_on_stdin_eof=args.stop_on_stdin_eof,
+        max_streams=args.max_streams,
+        stream_idle_timeout=args.stream_idle_timeout,
+        call_timeout=args.call_timeout,
+        tls=tls,
     )
     if args.workers > 1:
         from ect_service.workers import run_workers

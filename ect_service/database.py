@@ -59,7 +59,8 @@ def resolve_url(value: str | None = None) -> URL:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise DatabaseConfigError(
             f"{describe(url)}: an in-memory SQLite database is not supported (every connection of "
-            "the pool would see its own empty database); give a file, e.g. sqlite:///ect.db")
+            "the pool would see its own empty database); give a file, e.g. sqlite:///ect.db"
+        )
     if password := os.environ.get("ECT_DB_PASSWORD"):
         url = url.set(password=password)
     return _odbc_port_for_mysql(url)

@@ -40,8 +40,9 @@ def driver_cursor(engine: Engine, statement: Select, params: dict) -> Iterator:
     try:
         connection = engine.raw_connection()  # the pool's checkout, with its pre-ping
     except dbapi_error as exc:  # unlike engine.connect(), raw_connection() does not wrap these
-        raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=_dropped(engine, exc, None),
-                                  dialect=engine.dialect) from exc
+        raise DBAPIError.instance(
+            None, None, exc, dbapi_error, connection_invalidated=_dropped(engine, exc, None), dialect=engine.dialect
+        ) from exc
     try:
         cursor = connection.cursor()
         try:
@@ -53,8 +54,9 @@ def driver_cursor(engine: Engine, statement: Select, params: dict) -> Iterator:
         dropped = _dropped(engine, exc, connection.dbapi_connection)
         if dropped:
             connection.invalidate(exc)
-        raise DBAPIError.instance(compiled.string, args, exc, dbapi_error, connection_invalidated=dropped,
-                                  dialect=engine.dialect) from exc
+        raise DBAPIError.instance(
+            compiled.string, args, exc, dbapi_error, connection_invalidated=dropped, dialect=engine.dialect
+        ) from exc
     finally:
         connection.close()
 
@@ -63,4 +65,5 @@ def _dropped(engine: Engine, error: Exception, dbapi_connection) -> bool:
     """Whether `error` means the database connection is gone (or could not be made), as
     SQLAlchemy's own handling decides it, with database.py's MariaDB addition."""
     return engine.dialect.is_disconnect(error, dbapi_connection, None) or (
-        engine.dialect.name in ("mysql", "mariadb") and mysql_odbc_disconnect(error))
+        engine.dialect.name in ("mysql", "mariadb") and mysql_odbc_disconnect(error)
+    )

@@ -24,8 +24,16 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class DatabaseHealth:
-    def __init__(self, db: DatabaseThreads, health, services: tuple[str, ...], *, serving_period: float = 10.0,
-                 outage_period: float = 1.0, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: DatabaseThreads,
+        health,
+        services: tuple[str, ...],
+        *,
+        serving_period: float = 10.0,
+        outage_period: float = 1.0,
+        timeout: float = 5.0,
+    ) -> None:
         self._db = db
         self._health = health
         self._services = services

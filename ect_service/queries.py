@@ -14,9 +14,7 @@ from ect_service.schema import users, workflows
 from ect_service.sql_time import unix_micros
 
 ONLINE_USERS = (
-    select(users.c.id, users.c.name, users.c.last_active)
-    .where(users.c.is_online == true())
-    .order_by(users.c.id)
+    select(users.c.id, users.c.name, users.c.last_active).where(users.c.is_online == true()).order_by(users.c.id)
 )
 
 # The WHERE built once; each page adds only its LIMIT (an integer, which every dialect can render:

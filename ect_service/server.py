@@ -73,16 +73,18 @@ async def serve(options: ServeOptions, announce: Callable[[str], None] = print_r
 
     # No SO_REUSEPORT (but for workers, which checked the port first): a second server on a taken
     # port must fail, not silently share the port.
-    server = grpc.aio.server(options=[
-        ("grpc.so_reuseport", int(options.reuse_port)),
-        # A call waits in grpc's queue until the event loop takes it; grpc cancels one that waited
-        # 30 s (its default), silently. A burst of a thousand new streams on a busy loop can wait
-        # that long: let it wait up to a call's usual deadline instead.
-        ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_SECONDS),
-        # Requests are a few bytes (an id of at most 64 characters): refuse big ones before they
-        # are read into memory, not at grpc's default of 4 MB.
-        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", int(options.reuse_port)),
+            # A call waits in grpc's queue until the event loop takes it; grpc cancels one that waited
+            # 30 s (its default), silently. A burst of a thousand new streams on a busy loop can wait
+            # that long: let it wait up to a call's usual deadline instead.
+            ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_SECONDS),
+            # Requests are a few bytes (an id of at most 64 characters): refuse big ones before they
+            # are read into memory, not at grpc's default of 4 MB.
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ]
+    )
     servicer = WorkflowServicer(db, streams, on_unavailable=database_health.suspect)
     workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -120,8 +122,9 @@ async def serve(options: ServeOptions, announce: Callable[[str], None] = print_r
     await server.stop(options.grace)
     streams.close()
     if not await asyncio.to_thread(db.close, DATABASE_CLOSE_TIMEOUT):
-        log.error("a database call still runs %.0f s after the grace period; exiting without it",
-                  DATABASE_CLOSE_TIMEOUT)
+        log.error(
+            "a database call still runs %.0f s after the grace period; exiting without it", DATABASE_CLOSE_TIMEOUT
+        )
         return UNCLEAN_EXIT
     return 0
 

@@ -198,9 +198,7 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
             rows = await self._db.call(queries.online_users)
         return workflow_pb2.GetUsersOnlineResponse(items=[user_item(row) for row in rows])
 
-    async def GetUsersOnlineStream(
-        self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext
-    ) -> None:
+    async def GetUsersOnlineStream(self, request: workflow_pb2.EmptyRequest, context: grpc.aio.ServicerContext) -> None:
         # Written with context.write, not yielded: the watchdog's cancellation then arrives here,
         # where the stream can end with a status, and not inside grpc's sending loop.
         write = context.write

@@ -94,8 +94,11 @@ def run_workers(options: ServeOptions, workers: int) -> int:
         if not _wait_ready(processes, ready_pipes):
             return 1
         print_ready_line(address(options.host, port))
-        print(f"ect-service: {workers} workers serving, pids {' '.join(str(p.pid) for p in processes)}",
-              file=sys.stderr, flush=True)
+        print(
+            f"ect-service: {workers} workers serving, pids {' '.join(str(p.pid) for p in processes)}",
+            file=sys.stderr,
+            flush=True,
+        )
         if options.stop_on_stdin_eof:
             on_stdin_eof(stop.set)
         while not stop.is_set():
@@ -112,7 +115,8 @@ def _wait_ready(processes, ready_pipes) -> bool:
     waiting = dict(zip(ready_pipes, processes))
     while waiting:
         done = multiprocessing.connection.wait(
-            [*waiting, *(p.sentinel for p in waiting.values())], timeout=READY_TIMEOUT)
+            [*waiting, *(p.sentinel for p in waiting.values())], timeout=READY_TIMEOUT
+        )
         if not done:
             print(f"ect-service: a worker did not start serving within {READY_TIMEOUT:g} s", file=sys.stderr)
             return False
@@ -140,4 +144,3 @@ def _stop(processes, timeout: float) -> int:
             process.join()
     # A worker killed by a signal has a negative exit code: report it as the shell would.
     return max((code if code >= 0 else 128 - code) for code in (p.exitcode for p in processes))
-

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.seeding import seed_url
 
 # Property tests: fewer examples in the default tier (`make test`), all of them in `make test-all`.
@@ -25,8 +25,11 @@ settings.load_profile("quick")
 SEEDED_USERS = 10_000
 ONLINE_USERS = SEEDED_USERS // 2
 
-BACKEND_ENV = {"postgresql": "ECT_TEST_POSTGRESQL_URL", "mariadb": "ECT_TEST_MARIADB_URL",
-               "mssql": "ECT_TEST_MSSQL_URL"}
+BACKEND_ENV = {
+    "postgresql": "ECT_TEST_POSTGRESQL_URL",
+    "mariadb": "ECT_TEST_MARIADB_URL",
+    "mssql": "ECT_TEST_MSSQL_URL",
+}
 # SQL Server runs only in .github/workflows/sqlserver.yml (scripts/sqlserver_tests.sh), which sets
 # its own requirement; this machine kind has no SQL Server.
 REQUIRED_BY = {"postgresql": "ECT_REQUIRE_BACKENDS", "mariadb": "ECT_REQUIRE_BACKENDS", "mssql": "ECT_REQUIRE_MSSQL"}
@@ -74,5 +77,3 @@ def backend_server(backend_url):
 def small_sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite file with 20 users (10 online)."""
     return seed_url(f"sqlite:///{tmp_path / 'small.db'}", users=20, workflows=3)
-
-

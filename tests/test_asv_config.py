@@ -30,18 +30,21 @@ def pinned(config: str) -> dict[str, str]:
 
 def declared(commit: str) -> list[Requirement]:
     """What `commit`'s pyproject.toml asks for, with the extras the configs install."""
-    text = subprocess.run(["git", "show", f"{commit}:pyproject.toml"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["git", "show", f"{commit}:pyproject.toml"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     project = tomllib.loads(text)["project"]
     extras = project.get("optional-dependencies", {})
-    return [Requirement(line) for line in
-            [*project["dependencies"], *extras.get("postgresql", []), *extras.get("odbc", [])]]
+    return [
+        Requirement(line) for line in [*project["dependencies"], *extras.get("postgresql", []), *extras.get("odbc", [])]
+    ]
 
 
 def pyproject_versions() -> list[str]:
     """Every commit of main where pyproject.toml changed: between them it is the same."""
-    return subprocess.run(["git", "log", "--format=%H", "--", "pyproject.toml"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout.split()
+    return subprocess.run(
+        ["git", "log", "--format=%H", "--", "pyproject.toml"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
 
 
 def test_the_databases_config_is_the_sqlite_one_plus_its_servers():
@@ -62,13 +65,15 @@ def test_the_pins_satisfy_what_every_commit_declares(commit):
     for requirement in declared(commit):
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{commit[:8]} asks for {requirement}, which the asv configs do not pin"
-        assert requirement.specifier.contains(pins[name], prereleases=True), \
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
             f"{commit[:8]} asks for {requirement}; the asv configs pin {name}=={pins[name]}"
+        )
         for extra in requirement.extras:  # psycopg[binary]: its psycopg-binary, at the same version
             assert pins.get(f"{name}-{extra}") == pins[name], f"{name}[{extra}] is not pinned with {name}"
 
 
 def test_the_root_commit_has_the_pyproject_checked():
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split()
+    first = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     assert set(first) <= set(pyproject_versions())  # so no commit predates the versions checked

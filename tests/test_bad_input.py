@@ -7,10 +7,10 @@ tiny deadlines; requests over the server's 64 KB limit (ect_service.server.MAX_R
 
 import grpc
 import pytest
+from conftest import ONLINE_USERS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ONLINE_USERS
 from ect_service.server import MAX_REQUEST_BYTES
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
@@ -22,8 +22,21 @@ TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))  # protobuf
 IDS = st.one_of(
     TEXT,
     st.text(min_size=60, max_size=300),
-    st.sampled_from(["test-workflow-1", "", " ", "\x00", "test-workflow-1\x00", "'; DROP TABLE ect_workflows; --",
-                     "%", "_", "ü" * 64, "😀" * 64, "😀" * 65]),
+    st.sampled_from(
+        [
+            "test-workflow-1",
+            "",
+            " ",
+            "\x00",
+            "test-workflow-1\x00",
+            "'; DROP TABLE ect_workflows; --",
+            "%",
+            "_",
+            "ü" * 64,
+            "😀" * 64,
+            "😀" * 65,
+        ]
+    ),
 )
 DEADLINES = st.sampled_from([0.0, 1e-6, 1e-3, 10.0])
 
@@ -76,8 +89,9 @@ def test_any_batch_size_and_deadline_answer_documented_codes_only(channel, size,
     stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
     request = workflow_pb2.StreamUsersOnlineRequest(max_items_per_batch=size)
     items = []
-    code = status(lambda: items.extend(item for batch in stub.StreamUsersOnline(request, timeout=timeout)
-                                       for item in batch.items))
+    code = status(
+        lambda: items.extend(item for batch in stub.StreamUsersOnline(request, timeout=timeout) for item in batch.items)
+    )
     assert code in {Code.OK, Code.INVALID_ARGUMENT, Code.DEADLINE_EXCEEDED}, (size, code)
     assert code != Code.OK or len(items) == ONLINE_USERS
     assert (code == Code.INVALID_ARGUMENT) == (size > 10_000) or code == Code.DEADLINE_EXCEEDED

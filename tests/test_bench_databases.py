@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _no_database_variables(monkeypatch):
-    for variable in (common.DATABASE, "ECT_BENCH_DB_URL", common.LARGE_SET, "ECT_BENCH_POSTGRESQL_URL",
-                     "ECT_BENCH_MARIADB_URL"):
+    for variable in (
+        common.DATABASE,
+        "ECT_BENCH_DB_URL",
+        common.LARGE_SET,
+        "ECT_BENCH_POSTGRESQL_URL",
+        "ECT_BENCH_MARIADB_URL",
+    ):
         monkeypatch.delenv(variable, raising=False)
 
 

@@ -20,6 +20,7 @@ import pytest
 from asv import util as asv_util
 from bounded import group_alive, kill_group, run_bounded, start_in_group
 from conftest import backend_url_or_skip
+
 from ect_perf.hosts import host_machine, wall_clock_machines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,14 @@ def asv_env(tmp_path_factory):
 def private_copy(committed: str, where: Path) -> Path:
     """A committed asv config, but writing its results and site (and, run from its directory, the
     benchmarks' SQLite files) under `where`."""
-    config = {**asv_util.load_json(ROOT / committed, js_comments=True), "repo": str(ROOT), "benchmark_dir": str(ROOT / "benchmarks"),
-              "env_dir": str(ROOT / ".asv" / "env"), "results_dir": str(where / "results"),
-              "html_dir": str(where / "html")}
+    config = {
+        **asv_util.load_json(ROOT / committed, js_comments=True),
+        "repo": str(ROOT),
+        "benchmark_dir": str(ROOT / "benchmarks"),
+        "env_dir": str(ROOT / ".asv" / "env"),
+        "results_dir": str(where / "results"),
+        "html_dir": str(where / "html"),
+    }
     (where / committed).write_text(json.dumps(config, indent=4))
     return where / committed
 
@@ -97,8 +103,17 @@ def test_asv_check(asv_env, private_config):
 @pytest.mark.timeout(1800)
 def test_quick_run_of_every_benchmark_succeeds(asv_env, private_config):
     """About 7 minutes on this machine kind (10-15 on a slower host of it); the bound is for a hang."""
-    result = asv("run", "--python=same", "--quick", "--machine", MACHINE, "--show-stderr",
-                 config=private_config, env=asv_env, timeout=1_500)
+    result = asv(
+        "run",
+        "--python=same",
+        "--quick",
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        config=private_config,
+        env=asv_env,
+        timeout=1_500,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]  # asv exits 2 when any benchmark failed
     for name in SPEC_BENCHMARKS:
@@ -112,29 +127,50 @@ def test_the_databases_config_records_each_server_as_its_own_series(asv_env, tmp
     """asv.databases.conf.json: one environment per server (built from HEAD, not --python=same, which
     ignores asv's matrix), each result recorded with its ECT_BENCH_DATABASE; the targets command
     reads one server's results by that name."""
-    env = {**asv_env, "ECT_BENCH_POSTGRESQL_URL": backend_url_or_skip("postgresql"),
-           "ECT_BENCH_MARIADB_URL": backend_url_or_skip("mariadb")}
+    env = {
+        **asv_env,
+        "ECT_BENCH_POSTGRESQL_URL": backend_url_or_skip("postgresql"),
+        "ECT_BENCH_MARIADB_URL": backend_url_or_skip("mariadb"),
+    }
     config = private_copy("asv.databases.conf.json", tmp_path)
-    result = asv("run", "--machine", MACHINE, "--show-stderr", "--bench", r"UnaryBaseline\.time_get_workflow$",
-                 "HEAD^!", config=config, env=env, timeout=1_200)
+    result = asv(
+        "run",
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        "--bench",
+        r"UnaryBaseline\.time_get_workflow$",
+        "HEAD^!",
+        config=config,
+        env=env,
+        timeout=1_200,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     from asv.results import iter_results_for_machine
 
-    recorded = {r.env_vars.get("ECT_BENCH_DATABASE"): r for r in iter_results_for_machine(tmp_path / "results", MACHINE)}
+    recorded = {
+        r.env_vars.get("ECT_BENCH_DATABASE"): r for r in iter_results_for_machine(tmp_path / "results", MACHINE)
+    }
     assert set(recorded) == {"postgresql", "mariadb"}, recorded
     for database, one in recorded.items():
         key = "bench_throughput.UnaryBaseline.time_get_workflow"
         assert one.get_result_value(key, [])[0] > 0, (database, one.errcode)
-    targets = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--database", "mariadb"],
-                          cwd=ROOT, env=env, timeout=120)
-    assert targets.stdout.startswith(f"Performance targets at commit {recorded['mariadb'].commit_hash[:8]} on mariadb"), targets
+    targets = run_bounded(
+        [sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--database", "mariadb"],
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert targets.stdout.startswith(
+        f"Performance targets at commit {recorded['mariadb'].commit_hash[:8]} on mariadb"
+    ), targets
 
 
 def test_every_benchmark_has_a_verdict_entry():
     """The gate judges each benchmark by its entry; the suite's benchmarks (as the last real asv run
     recorded them in results/benchmarks.json) and the entries are the same set."""
     suite = set(json.loads((ROOT / "results" / "benchmarks.json").read_text())) - {"version"}
-    entries = set(json.loads((ROOT / "benchmarks" / "verdicts.json").read_text())["benchmarks"])
+    entries = set(json.loads((ROOT / "ect_perf" / "gate" / "verdicts.json").read_text())["benchmarks"])
     assert suite == entries == set(SPEC_BENCHMARKS)
 
 
@@ -155,14 +191,14 @@ def test_committed_wall_clock_results_carry_statistics():
     from ect_perf.asv_results import load_config, newest_result
 
     result = newest_result(load_config(ROOT / "asv.conf.json"), wall_clock_machines(ROOT / "results"))
-    policy = json.loads((ROOT / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
+    policy = json.loads((ROOT / "ect_perf" / "gate" / "verdicts.json").read_text())["benchmarks"]
     for name, entry in policy.items():
         if entry["judge"] != "statistics" or name in ONE_VALUE_A_PROCESS:
             continue
-        assert name in result.get_all_result_keys(), f"{name} has no result at {result.commit_hash[:8]}"
-        stats = result.get_result_stats(name, result.get_result_params(name))
-        repeats = [s["repeat"] for s in stats if s]
-        assert repeats and max(repeats) > 1, (name, stats)  # (one stream at the 1-stream level: 1)
+        rows = {row: m for row, m in result.rows.items() if row.partition("(")[0] == name}
+        assert rows, f"{name} has no result at {result.commit[:8]}"
+        # (one stream at the 1-stream level: 1 sample)
+        assert max(m.repeat for m in rows.values()) > 1, (name, rows)
 
 
 def test_machine_registers_this_host_and_the_fixed_instructions_machine(asv_env):
@@ -173,8 +209,14 @@ def test_machine_registers_this_host_and_the_fixed_instructions_machine(asv_env)
     host = machines[MACHINE]
     assert host["machine"] == MACHINE and host["cpu"] and host["os"].startswith("Linux")
     assert host["os"].endswith(os.uname().release) and MACHINE.endswith(os.uname().release)
-    printed = subprocess.run([sys.executable, "-m", "ect_perf", "machine", "--print-name"], cwd=ROOT, env=asv_env,
-                             capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "machine", "--print-name"],
+        cwd=ROOT,
+        env=asv_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert printed == MACHINE + "\n"
 
 
@@ -183,17 +225,36 @@ def test_targets_report_the_newest_commit_of_any_host(asv_env, tmp_path):
     --machine reports it (HEAD is newer than any committed result), and names its machine."""
     config = private_copy("asv.conf.json", tmp_path)
     shutil.copytree(ROOT / "results", tmp_path / "results")
-    result = asv("run", "--python=same", "--machine", MACHINE, "--show-stderr", "--bench",
-                 r"UnaryBaseline\.time_get_workflow$", "--set-commit-hash", head_commit(), config=config, env=asv_env,
-                 timeout=600)
+    result = asv(
+        "run",
+        "--python=same",
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        "--bench",
+        r"UnaryBaseline\.time_get_workflow$",
+        "--set-commit-hash",
+        head_commit(),
+        config=config,
+        env=asv_env,
+        timeout=600,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    report = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--format", "json"],
-                         cwd=ROOT, env=asv_env, timeout=120)
+    report = run_bounded(
+        [sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--format", "json"],
+        cwd=ROOT,
+        env=asv_env,
+        timeout=120,
+    )
     assert json.loads(report.stdout)["machine"] == MACHINE, report.stdout[:500]
     assert json.loads(report.stdout)["commit"] == head_commit()
     earlier_host = an_earlier_host()
-    earlier = run_bounded([sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--machine",
-                           earlier_host], cwd=ROOT, env=asv_env, timeout=120)
+    earlier = run_bounded(
+        [sys.executable, "-m", "ect_perf", "targets", "--config", str(config), "--machine", earlier_host],
+        cwd=ROOT,
+        env=asv_env,
+        timeout=120,
+    )
     assert f"(machine {earlier_host})" in earlier.stdout.splitlines()[0], earlier.stdout[:300]
 
 
@@ -203,8 +264,9 @@ def an_earlier_host() -> str:
 
 
 def head_commit() -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_committed_instruction_counts_form_one_series():
@@ -221,16 +283,27 @@ def test_committed_instruction_counts_form_one_series():
         assert all(name.startswith("bench_instructions.") for name in result["results"]), path.name
 
 
-ONE_BENCHMARK = ["--python=same", "--machine", MACHINE, "--show-stderr",
-                 "--bench", r"^bench_latency\.TimeToFirstItem\."]
+ONE_BENCHMARK = [
+    "--python=same",
+    "--machine",
+    MACHINE,
+    "--show-stderr",
+    "--bench",
+    r"^bench_latency\.TimeToFirstItem\.",
+]
 # A benchmark that runs for seconds (up to 8 samples in 6 s): a test that disturbs it after its
 # server is up lands while it runs. TimeToFirstItem with --quick can be done within 0.3 s.
 LONGER_BENCHMARK = [*ONE_BENCHMARK[:-1], r"^bench_throughput\.StreamThroughput\.time_drain_stream$"]
 
 
 def start_asv(args: list[str], config: Path, env: dict) -> subprocess.Popen:
-    return start_in_group([*ASV, *args, "--config", str(config)], cwd=config.parent, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return start_in_group(
+        [*ASV, *args, "--config", str(config)],
+        cwd=config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def first_server(asv_pid: int, timeout: float = 180) -> psutil.Process:
@@ -293,8 +366,10 @@ def test_an_interrupted_run_leaves_saved_results_intact(asv_env, private_config)
     # Interrupted as from a terminal (the whole group), again each second while asv runs, as a user
     # would: one Ctrl-C that lands while asv waits on its benchmark process can be absorbed, and a
     # short benchmark then finished and exited 0.
-    with interruptible_children(), start_asv(["run", *LONGER_BENCHMARK, "--set-commit-hash", head],
-                                             private_config, asv_env) as run:
+    with (
+        interruptible_children(),
+        start_asv(["run", *LONGER_BENCHMARK, "--set-commit-hash", head], private_config, asv_env) as run,
+    ):
         try:
             first_server(run.pid)
             deadline = time.monotonic() + 60

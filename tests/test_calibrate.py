@@ -18,8 +18,17 @@ import pytest
 
 from ect_perf import calibrate
 from ect_perf.calibrate import (
-    CalibrationError, Options, first_item_patch, inject, instructions_patch, loop_iterations, page_turns,
-    recommended_instructions_patch, recommended_wall_patch, turns_per_row, wall_patch,
+    CalibrationError,
+    Options,
+    first_item_patch,
+    inject,
+    instructions_patch,
+    loop_iterations,
+    page_turns,
+    recommended_instructions_patch,
+    recommended_wall_patch,
+    turns_per_row,
+    wall_patch,
 )
 from ect_perf.gate import Comparison, Report
 from ect_service import servicer
@@ -197,8 +206,12 @@ def test_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
 def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turns(tmp_path, engine):
     """Each page as the unpatched function reads it, after as many loop turns as page_turns says
     for its rows, none of them in a range beyond 256 (CPython's cached ints)."""
-    module = patched_servicer(tmp_path, recommended_instructions_patch(2, 11_700),
-                              "calibration_recommended_instructions", ("user_columns_pages",))
+    module = patched_servicer(
+        tmp_path,
+        recommended_instructions_patch(2, 11_700),
+        "calibration_recommended_instructions",
+        ("user_columns_pages",),
+    )
     assert module.user_columns_pages is not module._calibration_user_columns_pages  # redefined
     ranges = []
     module.range = lambda *args: ranges.append(args) or range(*args)  # looked up at run time, as builtins are
@@ -246,8 +259,9 @@ def page_stream(module, clock: BusyClock, pages: int, seconds_per_page: float, g
 @pytest.mark.parametrize("percent", [10, 20])
 def test_recommended_wall_patch_adds_the_percentage_of_the_pages_own_time(tmp_path, percent):
     """At 1.4 ms a page, 10% is 140 µs a page, waited in full (a busy-wait does not overshoot)."""
-    module = patched_servicer(tmp_path, recommended_wall_patch(percent),
-                              f"calibration_recommended_wall_{percent}", ("user_columns_pages",))
+    module = patched_servicer(
+        tmp_path, recommended_wall_patch(percent), f"calibration_recommended_wall_{percent}", ("user_columns_pages",)
+    )
     clock = module._calibration_time = BusyClock()
     busy = page_stream(module, clock, 8, 1.4e-3)
     # Each page reads the clock a few times, a tenth of a microsecond each.
@@ -256,8 +270,9 @@ def test_recommended_wall_patch_adds_the_percentage_of_the_pages_own_time(tmp_pa
 
 def test_the_first_page_waits_for_its_own_read_not_the_time_since_the_previous_read(tmp_path):
     """The time between two reads is the client's: a first page's wait is sized by its own read."""
-    module = patched_servicer(tmp_path, recommended_wall_patch(10), "calibration_recommended_wall_gap",
-                              ("user_columns_pages",))
+    module = patched_servicer(
+        tmp_path, recommended_wall_patch(10), "calibration_recommended_wall_gap", ("user_columns_pages",)
+    )
     clock = module._calibration_time = BusyClock()
     busy = page_stream(module, clock, 8, 1.4e-3, gap=0.05)
     assert clock.now - 3 * 0.05 - busy == pytest.approx(busy * 0.1, abs=24 * 1e-6)
@@ -269,21 +284,25 @@ FIRST_ITEM_MS = {"GetUsersOnlineStream": 0.5, "StreamUsersOnline": 0.8}
 @pytest.mark.parametrize("method, request_", READS)
 @pytest.mark.parametrize("scenario", ["recommended-instructions", "recommended-wall", "first-item"])
 def test_the_patched_calls_write_the_same_messages(tmp_path, engine, scenario, method, request_):
-    patch = Options(references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)},
-                    first_item_ms=FIRST_ITEM_MS).patch(scenario)
+    patch = Options(
+        references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)}, first_item_ms=FIRST_ITEM_MS
+    ).patch(scenario)
     name = f"calibration_same_{scenario.replace('-', '_')}"
     module = patched_servicer(tmp_path, patch, name, calibrate.REDEFINES[scenario])
     expected = call(servicer, method, request_, engine)
     assert call(module, method, request_, engine) == expected
-    assert sum(len(m.columns.user_ids) + len(m.items) if method == "StreamUsersOnline" else 1
-               for m in expected) == 300
+    assert sum(len(m.columns.user_ids) + len(m.items) if method == "StreamUsersOnline" else 1 for m in expected) == 300
 
 
 @pytest.mark.parametrize("percent", [10, 25])
 def test_the_first_write_waits_the_percentage_of_the_first_item_time_and_no_other_does(tmp_path, percent):
     """The wait is `percent`% of the read's p50 time to the first item, whatever the server's own time."""
-    module = patched_servicer(tmp_path, first_item_patch(percent, {"GetUsersOnlineStream": 1.0, "StreamUsersOnline": 2.0}),
-                              f"calibration_first_write_{percent}", calibrate.REDEFINES["first-item"])
+    module = patched_servicer(
+        tmp_path,
+        first_item_patch(percent, {"GetUsersOnlineStream": 1.0, "StreamUsersOnline": 2.0}),
+        f"calibration_first_write_{percent}",
+        calibrate.REDEFINES["first-item"],
+    )
     clock = module._calibration_time = BusyClock()
     context = RecordingContext(clock)
     first_write = module._CalibrationFirstWrite(context, percent / 100 * 1e-3)  # the call starts
@@ -303,8 +322,9 @@ def test_the_first_write_waits_the_percentage_of_the_first_item_time_and_no_othe
 
 
 def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
-    module = patched_servicer(tmp_path, first_item_patch(10, FIRST_ITEM_MS), "calibration_first_item_once",
-                              calibrate.REDEFINES["first-item"])
+    module = patched_servicer(
+        tmp_path, first_item_patch(10, FIRST_ITEM_MS), "calibration_first_item_once", calibrate.REDEFINES["first-item"]
+    )
     waits = []
     module._calibration_wait_until = waits.append  # looked up at each first write
     for method, request_ in READS:
@@ -314,8 +334,12 @@ def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
 
 def test_the_wrapped_calls_are_still_coroutines(tmp_path):
     """grpc.aio runs a coroutine handler with context.write (a generator's values it would send itself)."""
-    module = patched_servicer(tmp_path, first_item_patch(10, FIRST_ITEM_MS), "calibration_first_item_coroutines",
-                              calibrate.REDEFINES["first-item"])
+    module = patched_servicer(
+        tmp_path,
+        first_item_patch(10, FIRST_ITEM_MS),
+        "calibration_first_item_coroutines",
+        calibrate.REDEFINES["first-item"],
+    )
     for method in ("GetUsersOnlineStream", "StreamUsersOnline"):
         wrapped = getattr(module.WorkflowServicer, method)
         assert inspect.iscoroutinefunction(wrapped) and wrapped.__name__ == method
@@ -330,19 +354,27 @@ def _global_names(code) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("method, function", [
-    ("GetUsersOnlineStream", "user_item"), ("GetUsersOnline", "user_item"),
-    ("StreamUsersOnline", "user_columns_pages"),
-])
+@pytest.mark.parametrize(
+    "method, function",
+    [
+        ("GetUsersOnlineStream", "user_item"),
+        ("GetUsersOnline", "user_item"),
+        ("StreamUsersOnline", "user_columns_pages"),
+    ],
+)
 def test_the_calls_look_what_is_redefined_up_at_run_time(method, function):
     """Why a redefinition appended to the module takes effect: the calls name the global."""
     assert function in _global_names(getattr(servicer.WorkflowServicer, method).__code__)
 
 
-@pytest.mark.parametrize("redefines, missing", [
-    (("user_item",), "user_item"), (("user_columns_pages",), "user_columns_pages"),
-    (("GetUsersOnlineStream", "StreamUsersOnline"), "GetUsersOnlineStream"),
-])
+@pytest.mark.parametrize(
+    "redefines, missing",
+    [
+        (("user_item",), "user_item"),
+        (("user_columns_pages",), "user_columns_pages"),
+        (("GetUsersOnlineStream", "StreamUsersOnline"), "GetUsersOnlineStream"),
+    ],
+)
 def test_a_servicer_without_what_the_patch_redefines_is_refused(tmp_path, redefines, missing):
     path = tmp_path / "servicer.py"
     path.write_text("def item_of(row):\n    return row\n")
@@ -363,41 +395,53 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
         "def user_columns_pages(engine, after_id, size, per_message):\n    return [], None, 0\n\n\n"
         "class WorkflowServicer:\n"
         "    async def GetUsersOnlineStream(self, request, context):\n        pass\n\n"
-        "    async def StreamUsersOnline(self, request, context):\n        pass\n")
+        "    async def StreamUsersOnline(self, request, context):\n        pass\n"
+    )
     git(origin, "init", "-q")
     git(origin, "add", ".")
     git(origin, *calibrate.GIT_USER, "commit", "-qm", "base")
     rev = git(origin, "rev-parse", "HEAD")
     clone = tmp_path / "clone"
     calibrate._clone(origin, rev, clone)
-    options = Options(machine="m", first_item_ms=FIRST_ITEM_MS,
-                      references={name: calibrate.Reference(10_000, "c" * 40) for name in calibrate.COUNTS})
+    options = Options(
+        machine="m",
+        first_item_ms=FIRST_ITEM_MS,
+        references={name: calibrate.Reference(10_000, "c" * 40) for name in calibrate.COUNTS},
+    )
     commits = {name: calibrate._commit(clone, rev, name, options.patch(name)) for name in calibrate.SCENARIOS}
     for name, commit in commits.items():
         assert git(clone, "rev-parse", f"{commit}^") == rev, name
         assert git(clone, "diff", "--name-only", rev, commit) == ("" if name == "aa" else "ect_service/servicer.py")
     assert "time.sleep" not in git(clone, "show", f"{commits['instructions']}:ect_service/servicer.py")
     assert "_calibration_time.sleep" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
-    assert "_calibration_wait_until(ready" in git(clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py")
+    assert "_calibration_wait_until(ready" in git(
+        clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py"
+    )
     assert "StreamUsersOnline, 8e-05)" in git(clone, "show", f"{commits['first-item']}:ect_service/servicer.py")
     assert git(origin, "status", "--porcelain") == "" and git(origin, "rev-parse", "HEAD") == rev
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--runs", "0"], "--runs: must be at least 1"),
-    (["--scenarios", "aa,bogus"],
-     "--scenarios: choose from aa, instructions, wall, recommended-instructions, recommended-wall, first-item"),
-    (["--min-detection-wall", "1.5"], "--min-detection-wall: must be between 0 and 1"),
-    (["--min-detection-first-item", "-1"], "--min-detection-first-item: must be between 0 and 1"),
-    (["--instructions-percent", "0"], "--instructions-percent: must be more than 0"),
-    (["--first-item-percent", "0"], "--first-item-percent: must be more than 0"),
-    (["--aa-bench", "("], "--aa-bench: not a regular expression"),
-    (["--recommended-wall-bench", "("], "--recommended-wall-bench: not a regular expression"),
-    (["no-such-revision"], "ect_perf calibrate: unknown revision 'no-such-revision'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--runs", "0"], "--runs: must be at least 1"),
+        (
+            ["--scenarios", "aa,bogus"],
+            "--scenarios: choose from aa, instructions, wall, recommended-instructions, recommended-wall, first-item",
+        ),
+        (["--min-detection-wall", "1.5"], "--min-detection-wall: must be between 0 and 1"),
+        (["--min-detection-first-item", "-1"], "--min-detection-first-item: must be between 0 and 1"),
+        (["--instructions-percent", "0"], "--instructions-percent: must be more than 0"),
+        (["--first-item-percent", "0"], "--first-item-percent: must be more than 0"),
+        (["--aa-bench", "("], "--aa-bench: not a regular expression"),
+        (["--recommended-wall-bench", "("], "--recommended-wall-bench: not a regular expression"),
+        (["no-such-revision"], "ect_perf calibrate: unknown revision 'no-such-revision'"),
+    ],
+)
 def test_bad_arguments_are_one_line_and_exit_2(args, message):
-    done = subprocess.run([sys.executable, "-m", "ect_perf", "calibrate", *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "calibrate", *args], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
@@ -409,12 +453,22 @@ def test_the_command_lines_defaults_are_the_options_defaults():
     options = Options(machine="m")
     assert args.scenarios == calibrate.SCENARIOS == options.scenarios
     assert {name: getattr(args, f"{name.replace('-', '_')}_bench") for name in calibrate.SCENARIOS} == options.bench
-    assert {name: getattr(args, f"min_detection_{name.replace('-', '_')}")
-            for name in options.min_detection} == options.min_detection
-    assert (args.instructions_percent, args.recommended_instructions_percent, args.wall_percent,
-            args.first_item_percent, args.max_false_alarms) == (
-        options.instructions_percent, options.recommended_instructions_percent, options.wall_percent,
-        options.first_item_percent, options.max_false_alarms)
+    assert {
+        name: getattr(args, f"min_detection_{name.replace('-', '_')}") for name in options.min_detection
+    } == options.min_detection
+    assert (
+        args.instructions_percent,
+        args.recommended_instructions_percent,
+        args.wall_percent,
+        args.first_item_percent,
+        args.max_false_alarms,
+    ) == (
+        options.instructions_percent,
+        options.recommended_instructions_percent,
+        options.wall_percent,
+        options.first_item_percent,
+        options.max_false_alarms,
+    )
     assert set(options.bench) == set(calibrate.SCENARIOS) and set(options.min_detection) == set(calibrate.SIZE_ROWS)
 
 
@@ -424,12 +478,13 @@ def test_each_injected_scenarios_selection_runs_its_size_rows():
     import re
 
     bench = Options(machine="m").bench
-    rows = {"instructions": "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
-            "recommended-instructions":
-                "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item('server')",
-            "wall": "bench_throughput.StreamThroughput.track_items_per_second",
-            "recommended-wall": "bench_throughput.RecommendedStreamThroughput.track_items_per_second",
-            "first-item": "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')"}
+    rows = {
+        "instructions": "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
+        "recommended-instructions": "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item('server')",  # noqa: E501
+        "wall": "bench_throughput.StreamThroughput.track_items_per_second",
+        "recommended-wall": "bench_throughput.RecommendedStreamThroughput.track_items_per_second",
+        "first-item": "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')",
+    }
     for scenario, row in rows.items():
         assert re.search(bench[scenario], row) and re.search(calibrate.SIZE_ROWS[scenario], row), scenario
     assert re.search(bench["first-item"], "bench_latency.TimeToFirstItem.track_first_item_ms('p50')")
@@ -438,20 +493,26 @@ def test_each_injected_scenarios_selection_runs_its_size_rows():
     assert not re.search(bench["first-item"], "bench_concurrency.ConcurrentStreams.track_first_item_ms")
 
 
-@pytest.mark.parametrize("bench, calls", [
-    (None, "stream,buffered,unary,recommended"),
-    (r"\.StreamInstructions", "stream"),
-    ("StreamInstructions", "stream,recommended"),
-    ("RecommendedStreamInstructions", "recommended"),
-    ("TimeToFirstItem|RecommendedTimeToFirstItem", "stream"),  # no count selected: none made
-])
+@pytest.mark.parametrize(
+    "bench, calls",
+    [
+        (None, "stream,buffered,unary,recommended"),
+        (r"\.StreamInstructions", "stream"),
+        ("StreamInstructions", "stream,recommended"),
+        ("RecommendedStreamInstructions", "recommended"),
+        ("TimeToFirstItem|RecommendedTimeToFirstItem", "stream"),  # no count selected: none made
+    ],
+)
 def test_only_the_selected_counts_are_made(bench, calls):
     assert calibrate.counted_calls(bench) == calls
 
 
-def gate_row(ratio: float = 1.0, verdict: str = "unchanged",
-             name: str = "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
-             better: str = "lower") -> Comparison:
+def gate_row(
+    ratio: float = 1.0,
+    verdict: str = "unchanged",
+    name: str = "bench_instructions.StreamInstructions.track_instructions_per_item('server')",
+    better: str = "lower",
+) -> Comparison:
     return Comparison(name, "", "", 100.0, 100.0 * ratio, ratio, verdict, better, "factor", 1.01, 0.0)
 
 
@@ -481,18 +542,34 @@ def test_aa_runs_the_gate_on_every_benchmark(monkeypatch, preset, calls):
     assert calibrate.os.environ.get(calibrate.INSTRUCTION_CALLS) == preset  # restored
 
 
-def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypatch):
+def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypatch, tmp_path):
     """Run 1 of each scenario, then run 2 of each: a calibration stopped early has runs of all."""
     seen, reports = [], []
-    monkeypatch.setattr(calibrate, "run_gate", lambda base, head, machine, bench, config, env_dir=None:
-                        seen.append(head) or gate_report(0))
+    monkeypatch.setattr(
+        calibrate,
+        "run_gate",
+        lambda base, head, machine, bench, config, env_dir=None: seen.append(head) or gate_report(0),
+    )
     options = Options(runs=2, machine="m", scenarios=("aa", "recommended-wall"))
-    calibration = calibrate.Calibration(options, "rev", {"aa": "a", "recommended-wall": "w"},
-                                        [calibrate._tally(options, name) for name in options.scenarios])
-    calibrate.run_in_turn(calibration, Path("c"), Path("e"),
-                          progress=lambda c: reports.append((calibrate.markdown(c).splitlines()[0], c.complete)))
+    calibration = calibrate.Calibration(
+        options,
+        "rev",
+        {"aa": "a", "recommended-wall": "w"},
+        [calibrate._tally(options, name) for name in options.scenarios],
+    )
+    calibrate.run_in_turn(
+        calibration,
+        Path("c"),
+        Path("e"),
+        progress=lambda c: reports.append((calibrate.markdown(c).splitlines()[0], c.complete)),
+    )
     assert seen == ["a", "w", "a", "w"]
     assert [complete for _, complete in reports] == [False, False, False, True]
+    calibrate.save_reports(calibration, tmp_path / "runs")
+    saved = sorted(path.name for path in (tmp_path / "runs").iterdir())
+    assert saved == ["aa-1.json", "aa-2.json", "recommended-wall-1.json", "recommended-wall-2.json"]
+    assert json.loads((tmp_path / "runs" / "aa-2.json").read_text())["exit_code"] == 0
+    assert "| Gate, median |" in calibrate.markdown(calibration)
     assert reports[0][0].startswith("### Gate calibration at `rev`: in progress, 1 of 4 gate runs made")
     assert "in progress" not in reports[-1][0] and json.loads(calibrate.as_json(calibration))["complete"]
 
@@ -512,12 +589,18 @@ def calibration(aa_codes, instructions_runs, **options):
     aa = Tally("aa", None, injected=False)
     for code in aa_codes:
         aa.add(gate_report(code, "regressed" if code == 1 else "unchanged", 1.0))
-    injected = Tally("instructions", r"\.StreamInstructions", injected=True,
-                     size_rows=calibrate.SIZE_ROWS["instructions"])
+    injected = Tally(
+        "instructions", r"\.StreamInstructions", injected=True, size_rows=calibrate.SIZE_ROWS["instructions"]
+    )
     for code, verdict, ratio in instructions_runs:
         injected.add(gate_report(code, verdict, ratio))
-    opts = Options(runs=len(aa_codes), scenarios=("aa", "instructions"), machine="m",
-                   references={"instructions": Reference(121_500, "c" * 40)}, **options)
+    opts = Options(
+        runs=len(aa_codes),
+        scenarios=("aa", "instructions"),
+        machine="m",
+        references={"instructions": Reference(121_500, "c" * 40)},
+        **options,
+    )
     return Calibration(opts, "0123456789abcdef", {"aa": "a" * 40, "instructions": "b" * 40}, [aa, injected])
 
 
@@ -527,16 +610,24 @@ def test_tallies_and_exit_codes():
     assert calibration([0, 1], caught).code == 1  # one false alarm, none allowed
     assert calibration([0, 1], caught, max_false_alarms=1).code == 0
     assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)]).code == 1  # 50% < 100%
-    assert calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)],
-                       min_detection={"instructions": 0.5}).code == 0
+    assert (
+        calibration([0, 0], [(1, "regressed", 1.05), (0, "unchanged", 1.01)], min_detection={"instructions": 0.5}).code
+        == 0
+    )
     assert calibration([0, 0], [(1, "improved", 1.05)] * 2).code == 1  # exit 1 without its benchmark regressed
     assert calibration([0, 2], caught).code == 2  # errors outrank everything
 
 
-@pytest.mark.parametrize("aa_codes, max_false_alarms, passed", [
-    ([0, 0, 0], 0, True), ([0, 1, 0], 0, False), ([0, 1, 0], 1, True),
-    ([0, 2, 0], 0, False), ([0, 3, 0], 1, False),  # a run that errs misses the A/A goal whatever is allowed
-])
+@pytest.mark.parametrize(
+    "aa_codes, max_false_alarms, passed",
+    [
+        ([0, 0, 0], 0, True),
+        ([0, 1, 0], 0, False),
+        ([0, 1, 0], 1, True),
+        ([0, 2, 0], 0, False),
+        ([0, 3, 0], 1, False),  # a run that errs misses the A/A goal whatever is allowed
+    ],
+)
 def test_an_aa_run_that_errs_counts_against_the_aa_goal(aa_codes, max_false_alarms, passed):
     result = calibration(aa_codes, [(1, "regressed", 1.05)] * 3, max_false_alarms=max_false_alarms)
     aa = result.tallies[0]
@@ -549,11 +640,15 @@ def test_calibration_report():
     result = calibration([0, 3], [(1, "regressed", 1.04), (1, "regressed", 1.06)])
     text = calibrate.markdown(result)
     assert text.startswith("### Gate calibration at `01234567`: ERRORS (exit code 2)")
-    assert ("| aa | nothing (A/A) | every benchmark | 2 | 1 | 0 | exit 3 | false alarms 0/2 "
-            "| ≤ 0, the other runs exit 0 | **no** | n/a |") in text
-    assert ("| instructions | +5% instructions/item (43 loop turns; 121,500 counted at cccccccc) "
-            "| `\\.StreamInstructions` | 2 | 0 | 2 | 0 | detected 2/2 | ≥ 100% | yes "
-            "| `StreamInstructions.track_instructions_per_item('server')` +5.0% |") in text
+    assert (
+        "| aa | nothing (A/A) | every benchmark | 2 | 1 | 0 | exit 3 | false alarms 0/2 "
+        "| ≤ 0, the other runs exit 0 | **no** | n/a |"
+    ) in text
+    assert (
+        "| instructions | +5% instructions/item (43 loop turns; 121,500 counted at cccccccc) "
+        "| `\\.StreamInstructions` | 2 | 0 | 2 | 0 | detected 2/2 | ≥ 100% | yes "
+        "| `StreamInstructions.track_instructions_per_item('server')` +5.0% |"
+    ) in text
     assert "| Benchmark | aa | instructions |" in text
     assert "| `StreamInstructions.track_instructions_per_item('server')` | 1 | 1.05 |" in text
     data = json.loads(calibrate.as_json(result))
@@ -565,11 +660,17 @@ def test_calibration_report():
     assert "size" not in aa
     assert (injected["detected"], injected["passed"]) == (2, True)
     assert injected["median_ratios"] == {
-        "bench_instructions.StreamInstructions.track_instructions_per_item('server')": pytest.approx(1.05)}
+        "bench_instructions.StreamInstructions.track_instructions_per_item('server')": pytest.approx(1.05)
+    }
     assert injected["size"] == {
-        "rows": calibrate.SIZE_ROWS["instructions"], "asked_percent": 5.0, "range_percent": None, "within_range": None,
-        "measured_percent": {"bench_instructions.StreamInstructions.track_instructions_per_item('server')":
-                             pytest.approx(5.0)}}
+        "rows": calibrate.SIZE_ROWS["instructions"],
+        "asked_percent": 5.0,
+        "range_percent": None,
+        "within_range": None,
+        "measured_percent": {
+            "bench_instructions.StreamInstructions.track_instructions_per_item('server')": pytest.approx(5.0)
+        },
+    }
 
 
 ITEMS = "bench_throughput.RecommendedStreamThroughput.track_items_per_second"
@@ -587,11 +688,19 @@ def wall_clock_calibration(items_ratios, first_ratios):
         wall.add(Report("rev", "commit", 1, [gate_row(ratio, "regressed", ITEMS, "higher")]))
     first = Tally("first-item", "TimeToFirstItem|RecommendedTimeToFirstItem", True, calibrate.SIZE_ROWS["first-item"])
     for stream_ratio, recommended_ratio in first_ratios:
-        first.add(Report("rev", "commit", 1, [
-            gate_row(stream_ratio, "regressed", FIRST.format("p50")),
-            gate_row(2 * stream_ratio, "regressed", FIRST.format("p99")),
-            gate_row(recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p50")),
-            gate_row(2 * recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p99"))]))
+        first.add(
+            Report(
+                "rev",
+                "commit",
+                1,
+                [
+                    gate_row(stream_ratio, "regressed", FIRST.format("p50")),
+                    gate_row(2 * stream_ratio, "regressed", FIRST.format("p99")),
+                    gate_row(recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p50")),
+                    gate_row(2 * recommended_ratio, "regressed", RECOMMENDED_FIRST.format("p99")),
+                ],
+            )
+        )
     options = Options(runs=len(items_ratios), scenarios=("recommended-wall", "first-item"), machine="m")
     return Calibration(options, "0123456789abcdef", {}, [wall, first])
 
@@ -601,8 +710,10 @@ def test_the_measured_size_is_the_median_slowdown_of_the_size_rows():
     result = wall_clock_calibration([0.9, 0.5, 0.91], [(1.09, 1.11), (1.10, 1.12), (1.5, 1.0)])
     wall, first = result.tallies
     assert wall.measured() == {ITEMS: pytest.approx(100 / 0.9 - 100)}
-    assert first.measured() == {FIRST.format("p50"): pytest.approx(10.0),
-                                RECOMMENDED_FIRST.format("p50"): pytest.approx(11.0)}
+    assert first.measured() == {
+        FIRST.format("p50"): pytest.approx(10.0),
+        RECOMMENDED_FIRST.format("p50"): pytest.approx(11.0),
+    }
     assert result.options.size_range("first-item") == pytest.approx((8.0, 12.0))
     assert result.options.size_range("recommended-instructions") is None
     assert result.within_range(wall) is result.within_range(first) is True
@@ -615,12 +726,16 @@ def test_a_size_outside_its_range_is_reported_not_failed():
     assert result.code == 0 and result.passed(wall) and result.passed(first)
     text = calibrate.markdown(result)
     assert ("| `RecommendedStreamThroughput.track_items_per_second` +25.0%: **outside 8-12%** |") in text
-    assert ("| `RecommendedTimeToFirstItem.track_first_item_ms('p50')` +10.0%, "
-            "`TimeToFirstItem.track_first_item_ms('p50')` +5.0%: **outside 8-12%** |") in text
+    assert (
+        "| `RecommendedTimeToFirstItem.track_first_item_ms('p50')` +10.0%, "
+        "`TimeToFirstItem.track_first_item_ms('p50')` +5.0%: **outside 8-12%** |"
+    ) in text
     size = {s["scenario"]: s["size"] for s in json.loads(calibrate.as_json(result))["scenarios"]}
     assert size["recommended-wall"]["measured_percent"] == {ITEMS: pytest.approx(25.0)}
     assert (size["first-item"]["range_percent"], size["first-item"]["within_range"]) == (
-        [pytest.approx(8.0), pytest.approx(12.0)], False)
+        [pytest.approx(8.0), pytest.approx(12.0)],
+        False,
+    )
 
 
 def test_a_size_within_its_range_says_so():
@@ -638,13 +753,35 @@ def test_an_injection_with_nothing_measured_says_so():
 def test_the_overview_page_shows_the_default_selection_and_measured_sizes(tmp_path):
     from ect_perf import overview
 
-    report = {"rev_hash": "0" * 40, "injected": {}, "scenarios": [
-        {"scenario": "aa", "bench": None, "exit_codes": [0, 0], "rate": "false alarms 0/2", "goal": "≤ 0",
-         "passed": True},
-        {"scenario": "recommended-wall", "bench": "RecommendedStreamThroughput", "exit_codes": [1], "rate": "detected 1/1",
-         "goal": "≥ 80%", "passed": True, "size": {"asked_percent": 10, "measured_percent": 13.2,
-                                                  "range_percent": [8, 12], "within_range": False}}]}
-    (tmp_path / "calibration.json").write_text(json.dumps(report))
+    report = {
+        "rev_hash": "0" * 40,
+        "injected": {},
+        "scenarios": [
+            {
+                "scenario": "aa",
+                "bench": None,
+                "exit_codes": [0, 0],
+                "rate": "false alarms 0/2",
+                "goal": "≤ 0",
+                "passed": True,
+            },
+            {
+                "scenario": "recommended-wall",
+                "bench": "RecommendedStreamThroughput",
+                "exit_codes": [1],
+                "rate": "detected 1/1",
+                "goal": "≥ 80%",
+                "passed": True,
+                "size": {
+                    "asked_percent": 10,
+                    "measured_percent": {"bench_throughput.RecommendedStreamThroughput.track_items_per_second": 13.2},
+                    "range_percent": [8, 12],
+                    "within_range": False,
+                },
+            },
+        ],
+    }
+    (tmp_path / "latest.json").write_text(json.dumps(report))
     page = overview._calibration(tmp_path)
     assert "every benchmark" in page and "None" not in page
-    assert "+13.2% (asked 10%), outside 8-12%" in page
+    assert "RecommendedStreamThroughput.track_items_per_second +13.2% (asked 10%), outside 8-12%" in page

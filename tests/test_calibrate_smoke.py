@@ -25,9 +25,11 @@ from bounded import run_bounded
 ROOT = Path(__file__).resolve().parent.parent
 AA_BENCH = r"\.StreamInstructions|RecommendedStreamThroughput|RecommendedTimeToFirstItem|WorkerProcesses"
 # A row of each wall-clock kind that the A/A run must have measured in both revisions.
-WALL_CLOCK = ["bench_throughput.RecommendedStreamThroughput.track_items_per_second",
-              "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')",
-              "bench_workers.WorkerProcesses.track_two_vs_one"]
+WALL_CLOCK = [
+    "bench_throughput.RecommendedStreamThroughput.track_items_per_second",
+    "bench_latency.RecommendedTimeToFirstItem.track_first_item_ms('p50')",
+    "bench_workers.WorkerProcesses.track_two_vs_one",
+]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3900)]  # its command is bounded at 3,600 s
 
@@ -35,9 +37,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3900)]  # its command is bou
 def test_one_aa_run_passes_and_one_injected_run_is_caught(tmp_path):
     report_path = tmp_path / "calibration.json"
     result = run_bounded(
-        [sys.executable, "-m", "ect_perf", "calibrate", "HEAD", "--runs", "1", "--scenarios", "aa,instructions",
-         "--aa-bench", AA_BENCH, "--json", str(report_path)],
-        cwd=ROOT, timeout=3_600,
+        [
+            sys.executable,
+            "-m",
+            "ect_perf",
+            "calibrate",
+            "HEAD",
+            "--runs",
+            "1",
+            "--scenarios",
+            "aa,instructions",
+            "--aa-bench",
+            AA_BENCH,
+            "--json",
+            str(report_path),
+        ],
+        cwd=ROOT,
+        timeout=3_600,
     )
     assert report_path.is_file(), result.stdout + result.stderr[-3000:]
     report = json.loads(report_path.read_text())

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

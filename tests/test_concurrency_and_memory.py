@@ -6,7 +6,7 @@ import threading
 import grpc
 import psutil
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 

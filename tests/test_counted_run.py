@@ -4,7 +4,7 @@ replaced by a real program that says why it failed, as valgrind does, and prints
 
 import pytest
 
-from benchmarks.bench_instructions import _counted_once
+from benchmarks.measuring.counting import _counted_once
 
 SILENT_FAILURE = "echo 'valgrind: cannot start the client: no such file' >&2; exit {}"
 

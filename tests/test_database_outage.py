@@ -7,15 +7,15 @@ import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from conftest import ONLINE_USERS, backend_url_or_skip
-from ect_service.seeding import seed_url
-from ect_service.database import resolve_url
-from ect_service.server import DATABASE_CLOSE_TIMEOUT, UNCLEAN_EXIT
-from benchmarks.harness import ServerProcess
-from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tcp_proxy import TcpProxy
+
+from benchmarks.measuring.harness import ServerProcess
+from ect_service.database import resolve_url
+from ect_service.seeding import seed_url
+from ect_service.server import DATABASE_CLOSE_TIMEOUT, UNCLEAN_EXIT
+from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 EMPTY = workflow_pb2.EmptyRequest()
 COLUMNS = workflow_pb2.StreamUsersOnlineRequest(columns=True)  # read through driver_rows, not SQLAlchemy rows
@@ -47,8 +47,11 @@ def test_outage_gives_unavailable_and_recovers(proxied):
     assert len(list(stub.GetUsersOnlineStream(EMPTY, timeout=30))) == ONLINE_USERS
 
     proxy.cut()
-    for call in (lambda: stub.GetWorkflow(WORKFLOW, timeout=30), lambda: list(stub.GetUsersOnlineStream(EMPTY, timeout=30)),
-                 lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=30))):
+    for call in (
+        lambda: stub.GetWorkflow(WORKFLOW, timeout=30),
+        lambda: list(stub.GetUsersOnlineStream(EMPTY, timeout=30)),
+        lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=30)),
+    ):
         with pytest.raises(grpc.RpcError) as error:
             call()
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -100,9 +103,13 @@ def test_a_server_started_while_the_database_is_down_says_not_serving_until_it_i
     proxy = TcpProxy(real.host or "127.0.0.1", int(real.query.get("port", real.port or default_port))).start()
     proxy.cut()  # the port is kept: nothing listens on it until start()
     url = real.set(port=proxy.port).render_as_string(hide_password=False)
-    process = subprocess.Popen([sys.executable, "-m", "ect_service", "serve", "--db", url, "--port", "0",
-                                "--stop-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ect_service", "serve", "--db", url, "--port", "0", "--stop-on-stdin-eof"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         target = process.stdout.readline().rsplit(" ", 1)[-1].strip()
         with grpc.insecure_channel(target) as channel:
@@ -134,7 +141,10 @@ def test_a_database_that_stops_answering_costs_callers_the_call_limit_only(proxi
         stub = limited.stub()
         assert stub.GetWorkflow(WORKFLOW, timeout=10).id == "test-workflow-1"
         proxy.freeze()
-        for call in (lambda: stub.GetWorkflow(WORKFLOW, timeout=60), lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=60))):
+        for call in (
+            lambda: stub.GetWorkflow(WORKFLOW, timeout=60),
+            lambda: list(stub.StreamUsersOnline(COLUMNS, timeout=60)),
+        ):
             start = time.monotonic()
             with pytest.raises(grpc.RpcError) as error:
                 call()

@@ -4,7 +4,7 @@ A commit in the clone makes streaming slower for real: the stream reads pages of
 and one trip to its database thread per item) instead of a thousand. The gate must measure the
 streaming benchmarks again, confirm the change and exit 1 naming them (their time went up, their
 items/s went down); a commit compared with itself must exit 0; a BASE that does not build must exit
-2. Each benchmark is judged by its entry in the committed benchmarks/verdicts.json. This builds the
+2. Each benchmark is judged by its entry in the committed ect_perf/gate/verdicts.json. This builds the
 revisions with asv, so it takes a few minutes.
 (The judgement itself is unit-tested without asv in test_judge.py.)
 """
@@ -33,7 +33,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def clone(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gate") / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True)
-    assert (path / "benchmarks" / "verdicts.json").is_file(), "commit benchmarks/verdicts.json: the gate needs it"
+    assert (path / "ect_perf" / "gate" / "verdicts.json").is_file(), (
+        "commit ect_perf/gate/verdicts.json: the gate needs it"
+    )
     servicer = path / "ect_service" / "servicer.py"
     source = servicer.read_text()
     assert "PAGE_ROWS = 1_000" in source, "the regression below no longer applies: update this test"
@@ -44,8 +46,21 @@ def clone(tmp_path_factory) -> Path:
 
 
 def gate(clone: Path, base: str, head: str, bench: str = STREAMING) -> tuple[int, dict, str]:
-    result = run(sys.executable, "-m", "ect_perf", "gate", base, head, "--bench", bench,
-                 "--json", "gate.json", "--markdown", "gate.md", cwd=clone)
+    result = run(
+        sys.executable,
+        "-m",
+        "ect_perf",
+        "gate",
+        base,
+        head,
+        "--bench",
+        bench,
+        "--json",
+        "gate.json",
+        "--markdown",
+        "gate.md",
+        cwd=clone,
+    )
     assert (clone / "gate.json").exists(), result.stdout + result.stderr[-3000:]
     return result.returncode, json.loads((clone / "gate.json").read_text()), result.stdout
 
@@ -87,7 +102,7 @@ def test_gate_passes_a_commit_against_itself(clone):
     code, report, summary = gate(clone, "HEAD", "HEAD")
     assert code == 0, summary
     assert {row["verdict"] for row in report["benchmarks"]} == {"unchanged"}
-    policy = json.loads((clone / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
+    policy = json.loads((clone / "ect_perf" / "gate" / "verdicts.json").read_text())["benchmarks"]
     assert {row["benchmark"] for row in report["benchmarks"]} == {name for name in policy if re.search(STREAMING, name)}
 
 

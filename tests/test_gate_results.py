@@ -30,21 +30,54 @@ def test_a_committed_result_file_reads_as_asv_names_its_rows():
 
 
 def write_result(path: Path, results: dict, env_vars=None, commit="a" * 40) -> Path:
-    columns = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
-               "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
+    columns = [
+        "result",
+        "params",
+        "version",
+        "started_at",
+        "duration",
+        "stats_ci_99_a",
+        "stats_ci_99_b",
+        "stats_q_25",
+        "stats_q_75",
+        "stats_number",
+        "stats_repeat",
+        "samples",
+        "profile",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"commit_hash": commit, "env_name": "virtualenv-py3.11", "env_vars": env_vars or {},
-                                "result_columns": columns, "results": results, "version": 2}))
+    path.write_text(
+        json.dumps(
+            {
+                "commit_hash": commit,
+                "env_name": "virtualenv-py3.11",
+                "env_vars": env_vars or {},
+                "result_columns": columns,
+                "results": results,
+                "version": 2,
+            }
+        )
+    )
     return path
 
 
 def test_failed_skipped_and_samples(tmp_path):
     samples = [None] * 11
-    path = write_result(tmp_path / "m" / "aaaaaaaa-virtualenv-py3.11.json", {
-        "b.C.track_x": [[1.5, None, float("nan")], [["'a'", "'b'", "'c'"]], "v", 0, 0,
-                        *[[0, 0, 0]] * 6, [[1.0, 1.5, 2.0], None, None]],
-        "b.C.time_y": [None, [], "v"],  # a build or setup that failed before any value
-    })
+    path = write_result(
+        tmp_path / "m" / "aaaaaaaa-virtualenv-py3.11.json",
+        {
+            "b.C.track_x": [
+                [1.5, None, float("nan")],
+                [["'a'", "'b'", "'c'"]],
+                "v",
+                0,
+                0,
+                *[[0, 0, 0]] * 6,
+                [[1.0, 1.5, 2.0], None, None],
+            ],
+            "b.C.time_y": [None, [], "v"],  # a build or setup that failed before any value
+        },
+    )
     del samples
     rows = read_result_file(path).rows
     assert rows["b.C.track_x('a')"].samples == (1.0, 1.5, 2.0)
@@ -54,8 +87,11 @@ def test_failed_skipped_and_samples(tmp_path):
 
 def test_each_database_environment_is_keyed_apart(tmp_path):
     for database in ("postgresql", "mariadb"):
-        write_result(tmp_path / "m" / f"aaaaaaaa-env-{database}.json", {"b.C.time_y": [[2.0], [], "v"]},
-                     env_vars={"ECT_BENCH_DATABASE": database})
+        write_result(
+            tmp_path / "m" / f"aaaaaaaa-env-{database}.json",
+            {"b.C.time_y": [[2.0], [], "v"]},
+            env_vars={"ECT_BENCH_DATABASE": database},
+        )
     assert set(rows_by_env(tmp_path, "m", "a" * 40)) == {("postgresql", "b.C.time_y"), ("mariadb", "b.C.time_y")}
     assert rows_by_env(tmp_path, "m", "a" * 8 + "b" * 32) == {}  # same prefix, another commit
 
@@ -85,6 +121,7 @@ def test_no_private_asv_api_and_no_log_text():
 
 # Statistics.
 
+
 def test_the_test_is_one_sided_in_the_worse_direction():
     base = [100.0, 101, 99, 102, 98, 100.5]
     slower = [x * 1.1 for x in base]
@@ -104,8 +141,9 @@ def test_enough_pairs_that_one_inversion_still_passes_bonferroni(rows):
     pairs = stats.pairs_needed(rows)
     alpha = stats.row_alpha(rows)
     assert alpha == pytest.approx(stats.FAMILY_ALPHA / rows)
-    one_inversion = stats.worse_test(list(range(pairs)), [pairs - 1.5] + [pairs + i for i in range(1, pairs)],
-                                     "lower", alpha)
+    one_inversion = stats.worse_test(
+        list(range(pairs)), [pairs - 1.5] + [pairs + i for i in range(1, pairs)], "lower", alpha
+    )
     assert one_inversion.significant
     assert 2 * stats.smallest_p_value(pairs - 1) >= alpha  # and no fewer pairs would do
 

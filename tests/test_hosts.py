@@ -21,7 +21,10 @@ vendor_id	: AuthenticAMD
 cpu family	: 26
 model		: 2
 """
-INTEL = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+INTEL = (
+    "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+    "model name\t: Intel(R) Xeon(R) Processor\n"
+)
 
 
 def test_the_name_tells_cpu_and_kernel_build_apart(tmp_path):

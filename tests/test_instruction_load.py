@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from benchmarks import bench_instructions
-from benchmarks.bench_instructions import BUSY_LIMIT, MachineBusy, OtherLoad, counted_run
+from benchmarks.measuring import counting
+from benchmarks.measuring.counting import BUSY_LIMIT, MachineBusy, OtherLoad, counted_run
 
 SPIN = [sys.executable, "-c", "import time\nend = time.monotonic() + {}\nwhile time.monotonic() < end: pass"]
 
@@ -40,7 +40,7 @@ def test_a_process_that_is_not_ours_is_other_load():
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_count_made_on_a_busy_machine_is_refused(small_sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_instructions, "BUSY_ATTEMPTS", 1)
+    monkeypatch.setattr(counting, "BUSY_ATTEMPTS", 1)
     hogs = [spin(600) for _ in range(2)]  # both cores busy for the whole counted run
     try:
         with pytest.raises(MachineBusy, match=r"cores while server unary was counted.*count on a quiet machine"):

@@ -1,6 +1,6 @@
 """The gate's interleaved confirmation, for real: two revisions' `ect_service` folders served side
 by side by one environment, a benchmark's own track_ method called on each in turn
-(benchmarks/interleaved.py), and the gate's reading of what it wrote (ect_perf.gate.interleave)."""
+(benchmarks/measuring/interleaved.py), and the gate's reading of what it wrote (ect_perf.gate.interleave)."""
 
 import json
 import shutil
@@ -21,10 +21,28 @@ WORKERS = "bench_workers.WorkerProcesses.track_two_vs_one"
 
 def run_driver(tmp_path: Path, rows: list[str], base: Path, head: Path) -> dict:
     (tmp_path / "rows.json").write_text(json.dumps(rows))
-    done = subprocess.run([sys.executable, "-m", "benchmarks.interleaved", "rows.json", "out.json",
-                           "--base", str(base), "--head", str(head), "--blocks", "2", "--rounds", "2"],
-                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.measuring.interleaved",
+            "rows.json",
+            "out.json",
+            "--base",
+            str(base),
+            "--head",
+            str(head),
+            "--blocks",
+            "2",
+            "--rounds",
+            "2",
+        ],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((tmp_path / "out.json").read_text())
 
@@ -66,16 +84,30 @@ def suspect(benchmark: str) -> Comparison:
 def test_a_matrix_of_database_servers_goes_to_pairs_of_processes(tmp_path):
     rows = [suspect(FIRST_ITEM)]
     assert interleave.environment_python(ROOT / "asv.databases.conf.json", tmp_path) is None
-    assert interleave.measure_interleaved(rows, "HEAD", "HEAD", ROOT / "asv.databases.conf.json", tmp_path,
-                                          tmp_path, 1) == ({}, rows)
+    assert interleave.measure_interleaved(
+        rows, "HEAD", "HEAD", ROOT / "asv.databases.conf.json", tmp_path, tmp_path, 1
+    ) == ({}, rows)
 
 
 def test_revisions_with_other_packages_or_stubs_go_to_pairs_of_processes(tmp_path):
     """One environment serves both revisions only when they share its packages and stubs."""
-    changed = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", "pyproject.toml"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    changed = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", "pyproject.toml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert not interleave.same_packages(ROOT, f"{changed}~1", changed)
     assert interleave.same_packages(ROOT, "HEAD", "HEAD")
     rows = [suspect(FIRST_ITEM)]
-    assert interleave.measure_interleaved(rows, f"{changed}~1", changed, ROOT / "asv.conf.json", tmp_path,
-                                          ROOT / ".asv" / "env", 1) == ({}, rows)
+    assert interleave.measure_interleaved(
+        rows, f"{changed}~1", changed, ROOT / "asv.conf.json", tmp_path, ROOT / ".asv" / "env", 1
+    ) == ({}, rows)
+
+
+def test_a_slow_benchmark_gets_fewer_rounds_never_fewer_than_two():
+    from benchmarks.measuring.interleaved import rounds_within
+
+    assert rounds_within(60, 8, 0.1, 8) == 8  # 0.1 s a call: 8 rounds of 8 blocks take 13 s
+    assert rounds_within(60, 8, 1.0, 8) == 3  # 1 s a call: 3 rounds (48 s)
+    assert rounds_within(60, 8, 5.0, 8) == 2  # never fewer than 2

@@ -9,8 +9,17 @@ import pytest
 
 from ect_perf.gate import interleave
 from ect_perf.gate.judge import (
-    Comparison, Confirmation, Outcome, Report, built, compare, confirmed, covered_by_regressed_count,
-    exit_code, judge_row, notes,
+    Comparison,
+    Confirmation,
+    Outcome,
+    Report,
+    built,
+    compare,
+    confirmed,
+    covered_by_regressed_count,
+    exit_code,
+    judge_row,
+    notes,
 )
 from ect_perf.gate.policy import BETTER, JUDGES, Policies, Policy, PolicyError, load_policies
 from ect_perf.gate.render import as_json, markdown
@@ -35,24 +44,31 @@ def plain(policy, before, after, **kwargs) -> Comparison:
 
 # Counted numbers: the ratio alone.
 
-@pytest.mark.parametrize("before, after, verdict", [
-    (100, 101.5, "regressed"), (100, 100.5, "unchanged"), (100, 98, "improved"), (100, 100, "unchanged")])
+
+@pytest.mark.parametrize(
+    "before, after, verdict",
+    [(100, 101.5, "regressed"), (100, 100.5, "unchanged"), (100, 98, "improved"), (100, 100, "unchanged")],
+)
 def test_counts_are_judged_on_their_ratio(before, after, verdict):
     assert plain(LOWER_COUNT, before, after).verdict == verdict
 
 
 # Wall-clock numbers: a bad move beyond half the factor is a suspect, never a regression by itself.
 
-@pytest.mark.parametrize("policy, k, verdict", [
-    (LOWER_WALL, 1.5, "suspect"),
-    (LOWER_WALL, 1.06, "suspect"),  # beyond half of 10%
-    (LOWER_WALL, 1.04, "unchanged"),
-    (LOWER_WALL, 0.8, "improved"),
-    (LOWER_WALL, 0.95, "unchanged"),
-    (HIGHER_WALL, 0.93, "suspect"),  # fewer items/s
-    (HIGHER_WALL, 0.97, "unchanged"),
-    (HIGHER_WALL, 1.2, "improved"),
-])
+
+@pytest.mark.parametrize(
+    "policy, k, verdict",
+    [
+        (LOWER_WALL, 1.5, "suspect"),
+        (LOWER_WALL, 1.06, "suspect"),  # beyond half of 10%
+        (LOWER_WALL, 1.04, "unchanged"),
+        (LOWER_WALL, 0.8, "improved"),
+        (LOWER_WALL, 0.95, "unchanged"),
+        (HIGHER_WALL, 0.93, "suspect"),  # fewer items/s
+        (HIGHER_WALL, 0.97, "unchanged"),
+        (HIGHER_WALL, 1.2, "improved"),
+    ],
+)
 def test_wall_clock_moves_are_suspects(policy, k, verdict):
     row = plain(policy, 100.0, 100.0 * k)
     assert row.verdict == verdict
@@ -95,15 +111,24 @@ def test_a_suspect_that_could_not_be_measured_again_fails():
 
 
 def test_a_suspect_whose_count_regressed_too_is_a_regression_without_measuring_again():
-    policies = Policies(Path("v.json"), {
-        "bench.I.track_instructions": LOWER_COUNT,
-        "bench.T.track_rate": Policy("higher", "statistics", 1.10, covered_by="bench.I.track_instructions"),
-        "bench.F.track_first_ms": LOWER_WALL,
-    })
-    before = {("", "bench.I.track_instructions('server')"): m(100.0), ("", "bench.T.track_rate"): m(100.0),
-              ("", "bench.F.track_first_ms"): m(1.0)}
-    after = {("", "bench.I.track_instructions('server')"): m(103.0), ("", "bench.T.track_rate"): m(80.0),
-             ("", "bench.F.track_first_ms"): m(1.3)}
+    policies = Policies(
+        Path("v.json"),
+        {
+            "bench.I.track_instructions": LOWER_COUNT,
+            "bench.T.track_rate": Policy("higher", "statistics", 1.10, covered_by="bench.I.track_instructions"),
+            "bench.F.track_first_ms": LOWER_WALL,
+        },
+    )
+    before = {
+        ("", "bench.I.track_instructions('server')"): m(100.0),
+        ("", "bench.T.track_rate"): m(100.0),
+        ("", "bench.F.track_first_ms"): m(1.0),
+    }
+    after = {
+        ("", "bench.I.track_instructions('server')"): m(103.0),
+        ("", "bench.T.track_rate"): m(80.0),
+        ("", "bench.F.track_first_ms"): m(1.3),
+    }
     rows = {r.benchmark: r for r in covered_by_regressed_count(compare(before, after, policies, {}), policies)}
     assert rows["bench.T.track_rate"].verdict == "regressed"
     assert "bench.I.track_instructions" in rows["bench.T.track_rate"].reason
@@ -112,15 +137,23 @@ def test_a_suspect_whose_count_regressed_too_is_a_regression_without_measuring_a
 
 # Signed values and zero: the difference, not the ratio.
 
+
 def test_a_more_negative_value_is_lower_not_a_regression():
     row = plain(LOWER_COUNT, -60, -61)
     assert row.verdict == "improved"
     assert plain(LOWER_COUNT, -61, -60).verdict == "regressed"
 
 
-@pytest.mark.parametrize("better, before, after, verdict, ratio", [
-    ("lower", 0, 0, "unchanged", None), ("lower", 0, 5, "suspect", None), ("higher", 0, 5, "improved", None),
-    ("lower", 5, 0, "improved", 0.0), ("higher", 5, 0, "suspect", 0.0)])
+@pytest.mark.parametrize(
+    "better, before, after, verdict, ratio",
+    [
+        ("lower", 0, 0, "unchanged", None),
+        ("lower", 0, 5, "suspect", None),
+        ("higher", 0, 5, "improved", None),
+        ("lower", 5, 0, "improved", 0.0),
+        ("higher", 5, 0, "suspect", 0.0),
+    ],
+)
 def test_zero(better, before, after, verdict, ratio):
     row = plain(Policy(better, "statistics", 1.10), before, after)
     assert (row.verdict, row.ratio) == (verdict, ratio)
@@ -134,9 +167,20 @@ def test_min_change():
 
 # Failed, skipped, missing.
 
-@pytest.mark.parametrize("before, after, verdict", [
-    (NAN, 1.0, "new"), (1.0, NAN, "failed"), (1.0, None, "failed"), (None, None, "failed"),
-    (NAN, None, "failed"), (None, 1.0, "fixed"), (NAN, NAN, "skipped"), (None, NAN, "skipped")])
+
+@pytest.mark.parametrize(
+    "before, after, verdict",
+    [
+        (NAN, 1.0, "new"),
+        (1.0, NAN, "failed"),
+        (1.0, None, "failed"),
+        (None, None, "failed"),
+        (NAN, None, "failed"),
+        (None, 1.0, "fixed"),
+        (NAN, NAN, "skipped"),
+        (None, NAN, "skipped"),
+    ],
+)
 def test_failed_skipped_and_missing(before, after, verdict):
     row = plain(LOWER_WALL, before, after)
     assert row.verdict == verdict and row.ratio is None
@@ -151,7 +195,7 @@ def test_factor_override_applies_to_wall_clock_entries_only():
 
 # Environments: each database's environment is judged on its own.
 
-POLICIES = Policies(Path("benchmarks/verdicts.json"), {"bench_x.C.track_y": LOWER_WALL})
+POLICIES = Policies(Path("ect_perf/gate/verdicts.json"), {"bench_x.C.track_y": LOWER_WALL})
 
 
 def test_each_environment_is_judged_on_its_own():
@@ -161,65 +205,76 @@ def test_each_environment_is_judged_on_its_own():
     after = {("postgresql", "bench_x.C.track_y"): m(101.0), ("mariadb", "bench_x.C.track_y"): m(302.0)}
     rows = compare(before, after, POLICIES, {})
     assert [(r.env, r.before, r.after, r.verdict) for r in rows] == [
-        ("mariadb", 300.0, 302.0, "unchanged"), ("postgresql", 100.0, 101.0, "unchanged")]
+        ("mariadb", 300.0, 302.0, "unchanged"),
+        ("postgresql", 100.0, 101.0, "unchanged"),
+    ]
 
 
 def test_a_benchmark_without_an_entry_is_an_error_naming_it():
-    with pytest.raises(PolicyError, match=r"bench_x\.C\.track_z has no entry in benchmarks/verdicts\.json"):
+    with pytest.raises(PolicyError, match=r"bench_x\.C\.track_z has no entry in ect_perf/gate/verdicts\.json"):
         compare({("", "bench_x.C.track_z(1)"): m(1.0)}, {}, POLICIES, {})
 
 
 # The policy file.
 
-@pytest.mark.parametrize("entry, problem", [
-    ({"better": "up", "judge": "factor", "factor": 1.1}, "better must be one of"),
-    ({"better": "lower", "judge": "ratio", "factor": 1.1}, "judge must be one of"),
-    ({"better": "lower", "judge": "factor", "factor": 0.9}, "factor must be a number >= 1.0"),
-    ({"better": "lower", "judge": "factor"}, "factor must be a number >= 1.0"),
-    ({"better": "lower", "judge": "factor", "factor": 1.1, "min_change": -1}, "min_change must be"),
-    ({"better": "lower", "judge": "factor", "factor": 1.1, "min_chnage": 1}, "unknown keys"),
-    ({"better": "lower", "judge": "statistics", "factor": 1.1, "covered_by": "b.C.none"}, "is not a counted"),
-    ({"better": "lower", "judge": "factor", "factor": 1.1, "covered_by": "b.C.x"}, "belongs to wall-clock"),
-])
+
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ({"better": "up", "judge": "factor", "factor": 1.1}, "better must be one of"),
+        ({"better": "lower", "judge": "ratio", "factor": 1.1}, "judge must be one of"),
+        ({"better": "lower", "judge": "factor", "factor": 0.9}, "factor must be a number >= 1.0"),
+        ({"better": "lower", "judge": "factor"}, "factor must be a number >= 1.0"),
+        ({"better": "lower", "judge": "factor", "factor": 1.1, "min_change": -1}, "min_change must be"),
+        ({"better": "lower", "judge": "factor", "factor": 1.1, "min_chnage": 1}, "unknown keys"),
+        ({"better": "lower", "judge": "statistics", "factor": 1.1, "covered_by": "b.C.none"}, "is not a counted"),
+        ({"better": "lower", "judge": "factor", "factor": 1.1, "covered_by": "b.C.x"}, "belongs to wall-clock"),
+    ],
+)
 def test_bad_entries_are_refused(tmp_path, entry, problem):
     (tmp_path / "verdicts.json").write_text(json.dumps({"benchmarks": {"b.C.x": entry}}))
     with pytest.raises(PolicyError, match=problem):
-        load_policies(tmp_path)
+        load_policies(tmp_path / "verdicts.json")
 
 
 def test_the_suite_policy_is_valid_and_covers_only_with_counts():
-    policies = load_policies(ROOT / "benchmarks").entries
+    policies = load_policies().entries
     assert set(BETTER) == {"higher", "lower"} and set(JUDGES) == {"statistics", "factor"}
     for name, policy in policies.items():
         assert math.isfinite(policy.factor) and policy.factor >= 1, name
         assert (policy.judge == "factor") == name.startswith("bench_instructions."), name
     covered = {name for name, policy in policies.items() if policy.covered_by}
     assert "bench_throughput.RecommendedStreamThroughput.track_items_per_second" in covered
-    assert not any("first_item" in name or "Worker" in name or "Concurren" in name or "memory" in name
-                   for name in covered)  # always suspects: no count of their own
+    assert not any(
+        "first_item" in name or "Worker" in name or "Concurren" in name or "memory" in name for name in covered
+    )  # always suspects: no count of their own
 
 
 # Exit codes.
+
 
 def row(verdict: str) -> Comparison:
     return Comparison(f"bench.B.{verdict}", "", "", 1.0, 1.0, 1.0, verdict, "lower", "statistics", 1.1, 0.0)
 
 
-@pytest.mark.parametrize("verdicts, outcome, code", [
-    (["unchanged", "improved"], Outcome(), 0),
-    (["unchanged", "skipped", "new"], Outcome(), 0),
-    (["unchanged", "regressed"], Outcome(), 1),
-    (["regressed", "failed"], Outcome(), 2),
-    (["unchanged", "fixed"], Outcome(), 0),  # a benchmark failing in BASE and running in HEAD: a fix
-    (["unchanged"], Outcome(base_built=False), 2),  # BASE did not build at all: nothing to judge against
-    (["fixed"], Outcome(base_built=False), 2),
-    (["unchanged"], Outcome(head_built=False), 2),
-    (["unchanged"], Outcome("error"), 2),
-    ([], Outcome("error", False, False), 2),
-    ([], Outcome("nothing selected", False, False), 3),
-    (["skipped"], Outcome(), 3),
-    (["new", "skipped"], Outcome(), 3),
-])
+@pytest.mark.parametrize(
+    "verdicts, outcome, code",
+    [
+        (["unchanged", "improved"], Outcome(), 0),
+        (["unchanged", "skipped", "new"], Outcome(), 0),
+        (["unchanged", "regressed"], Outcome(), 1),
+        (["regressed", "failed"], Outcome(), 2),
+        (["unchanged", "fixed"], Outcome(), 0),  # a benchmark failing in BASE and running in HEAD: a fix
+        (["unchanged"], Outcome(base_built=False), 2),  # BASE did not build at all: nothing to judge against
+        (["fixed"], Outcome(base_built=False), 2),
+        (["unchanged"], Outcome(head_built=False), 2),
+        (["unchanged"], Outcome("error"), 2),
+        ([], Outcome("error", False, False), 2),
+        ([], Outcome("nothing selected", False, False), 3),
+        (["skipped"], Outcome(), 3),
+        (["new", "skipped"], Outcome(), 3),
+    ],
+)
 def test_exit_code(verdicts, outcome, code):
     assert exit_code([row(v) for v in verdicts], outcome) == code
 
@@ -232,17 +287,25 @@ def test_a_revision_without_any_value_did_not_build():
 
 def test_notes_name_the_unbuilt_revision():
     assert notes([row("fixed")], Outcome(base_built=False), "origin/main", "HEAD") == [
-        "BASE `origin/main` has no value at all: it did not build, or every benchmark failed"]
+        "BASE `origin/main` has no value at all: it did not build, or every benchmark failed"
+    ]
 
 
 # The report.
 
+
 def test_markdown_shows_judge_threshold_detection_and_what_was_measured_again():
     suspect = judge_row("", "bench.B.time_x", LOWER_WALL, m(1.0), m(1.2), unit="seconds")
     rows = [
-        confirmed(suspect, Confirmation((1.0, 1.01, 0.99, 1.0, 1.02), (1.2, 1.21, 1.19, 1.2, 1.22),
-                                        worse_test([1.0, 1.01, 0.99, 1.0, 1.02], [1.2, 1.21, 1.19, 1.2, 1.22],
-                                                   "lower", 0.01), 0.031)),
+        confirmed(
+            suspect,
+            Confirmation(
+                (1.0, 1.01, 0.99, 1.0, 1.02),
+                (1.2, 1.21, 1.19, 1.2, 1.22),
+                worse_test([1.0, 1.01, 0.99, 1.0, 1.02], [1.2, 1.21, 1.19, 1.2, 1.22], "lower", 0.01),
+                0.031,
+            ),
+        ),
         judge_row("", "bench.I.track_instructions", LOWER_COUNT, m(100.0), m(100.5), unit="instructions"),
     ]
     report = Report("origin/main", "HEAD", exit_code(rows), rows, seconds=754.0, confirm_pairs=5)
@@ -253,7 +316,10 @@ def test_markdown_shows_judge_threshold_detection_and_what_was_measured_again():
     assert "| `bench.B.time_x` | 1 s | 1.2 s | 1.2 | lower | wall | 10% | 5% | 🔴 regressed |" in text
     assert "| count | 1% | 1% | unchanged |" in text
     assert "**Measured again** (what each run read)" in text
-    assert "5 interleaved pairs of processes, each process's median: BASE 1 s, 1.01 s, 990 ms, 1 s, 1.02 s; HEAD 1.2 s" in text
+    assert (
+        "5 interleaved pairs of processes, each process's median: BASE 1 s, 1.01 s, 990 ms, 1 s, 1.02 s; HEAD 1.2 s"
+        in text
+    )
     data = json.loads(as_json(report))
     assert data["exit_code"] == 1 and data["seconds"] == 754.0
     first = data["benchmarks"][0]
@@ -261,16 +327,21 @@ def test_markdown_shows_judge_threshold_detection_and_what_was_measured_again():
 
 
 def test_markdown_names_environments_when_there_are_several():
-    rows = compare({("postgresql", "bench_x.C.track_y"): m(1.0), ("mariadb", "bench_x.C.track_y"): m(1.0)},
-                   {("postgresql", "bench_x.C.track_y"): m(1.0), ("mariadb", "bench_x.C.track_y"): m(1.0)},
-                   POLICIES, {})
+    rows = compare(
+        {("postgresql", "bench_x.C.track_y"): m(1.0), ("mariadb", "bench_x.C.track_y"): m(1.0)},
+        {("postgresql", "bench_x.C.track_y"): m(1.0), ("mariadb", "bench_x.C.track_y"): m(1.0)},
+        POLICIES,
+        {},
+    )
     text = markdown(Report("a", "b", exit_code(rows), rows))
     assert "`bench_x.C.track_y` [mariadb]" in text and "`bench_x.C.track_y` [postgresql]" in text
 
 
 def test_a_wall_clock_improvement_says_it_was_measured_once():
-    rows = [judge_row("", "bench.W.track_items", HIGHER_WALL, m(100.0), m(130.0), unit="items/s"),
-            judge_row("", "bench.I.track_instructions", LOWER_COUNT, m(100.0), m(97.0), unit="instructions")]
+    rows = [
+        judge_row("", "bench.W.track_items", HIGHER_WALL, m(100.0), m(130.0), unit="items/s"),
+        judge_row("", "bench.I.track_instructions", LOWER_COUNT, m(100.0), m(97.0), unit="instructions"),
+    ]
     text = markdown(Report("a", "b", exit_code(rows), rows))
     assert "| wall | 10% | 5% | 🟢 improved (one run) |" in text
     assert "| count | 1% | 1% | 🟢 improved |" in text
@@ -283,8 +354,10 @@ def test_an_interleaved_confirmation_shows_each_blocks_ratio():
     row = confirmed(suspect, found)
     text = markdown(Report("main", "HEAD", exit_code([row]), [row]))
     assert row.verdict == "regressed" and found.test.estimate == pytest.approx(0.8, rel=0.01)
-    assert ("4 blocks of both revisions' calls in turn (HEAD/BASE per block: 0.8, 0.8, 0.8, 0.8), each block's "
-            "median: BASE 100 items/s, 100 items/s, 100 items/s, 100 items/s; HEAD 80 items/s") in text
+    assert (
+        "4 blocks of both revisions' calls in turn (HEAD/BASE per block: 0.8, 0.8, 0.8, 0.8), each block's "
+        "median: BASE 100 items/s, 100 items/s, 100 items/s, 100 items/s; HEAD 80 items/s"
+    ) in text
 
 
 def test_an_interleaved_block_that_lost_rounds_is_not_a_confirmation():

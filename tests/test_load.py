@@ -10,13 +10,13 @@ import asyncio
 import time
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
-import grpc
-
-from benchmarks.harness import ServerProcess
 from conftest import ONLINE_USERS
 from injected import service_copy
+
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
@@ -28,7 +28,7 @@ WARM_UP_ROUNDS = 4
 CHURN_ROUNDS = 10
 KEEPS_A_KILOBYTE_PER_STREAM = (  # servicer.py: every stream's first page appends 1 KB to a list
     "        after_id = None\n        for size in sizes:\n",
-    "        after_id = None\n        globals().setdefault(\"_kept\", []).append(bytes(1024))  # injected\n        for size in sizes:\n",
+    '        after_id = None\n        globals().setdefault("_kept", []).append(bytes(1024))  # injected\n        for size in sizes:\n',  # noqa: E501
 )
 CANCELLATIONS = 10_000
 POOL = 20
@@ -60,8 +60,12 @@ def resources(server: ServerProcess, database: Path) -> dict:
 
 async def read_all(stub, rpc: str) -> int:
     if rpc == "StreamUsersOnline":
-        return sum([len(batch.items) async for batch in stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(),
-                                                                             timeout=120)])
+        return sum(
+            [
+                len(batch.items)
+                async for batch in stub.StreamUsersOnline(workflow_pb2.StreamUsersOnlineRequest(), timeout=120)
+            ]
+        )
     return len([item async for item in stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=120)])
 
 
@@ -73,15 +77,17 @@ def churn_database(tmp_path) -> tuple[str, Path]:
 
 async def churn(target: str, rounds: int) -> tuple[int, list[str]]:
     """`rounds` rounds of STREAMS concurrent full streams, alternating the two streaming RPCs."""
-    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(CHANNELS)]
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(CHANNELS)
+    ]
     stubs = [workflow_pb2_grpc.WorkflowServiceStub(channel) for channel in channels]
     streams, errors = 0, []
     try:
         for done in range(rounds):
             rpc = ("StreamUsersOnline", "GetUsersOnlineStream")[done % 2]
-            results = await asyncio.gather(*(read_all(stubs[i % CHANNELS], rpc) for i in range(STREAMS)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(read_all(stubs[i % CHANNELS], rpc) for i in range(STREAMS)), return_exceptions=True
+            )
             errors += [repr(result) for result in results if isinstance(result, BaseException)]
             errors += [f"{rpc}: {count} items" for count in results if isinstance(count, int) and count != 100]
             streams += len(results)
@@ -105,8 +111,14 @@ def measured_churn(url: str, path: Path, warm_up: int, rounds: int) -> dict:
         elapsed = time.monotonic() - start
         time.sleep(1)
         after, traced_after = resources(server, path), server.snapshot(collect=True)["traced_bytes"]
-    return {"streams": streams, "errors": errors, "seconds": elapsed, "before": before, "after": after,
-            "grown": traced_after - traced_before}
+    return {
+        "streams": streams,
+        "errors": errors,
+        "seconds": elapsed,
+        "before": before,
+        "after": after,
+        "grown": traced_after - traced_before,
+    }
 
 
 @pytest.mark.slow
@@ -114,9 +126,17 @@ def measured_churn(url: str, path: Path, warm_up: int, rounds: int) -> dict:
 def test_a_thousand_streams_again_and_again(churn_database):
     url, path = churn_database
     seen = measured_churn(url, path, WARM_UP_ROUNDS, CHURN_ROUNDS)
-    streams, errors, before, after, grown = seen["streams"], seen["errors"], seen["before"], seen["after"], seen["grown"]
-    print(f"\nchurn: {CHURN_ROUNDS} rounds of {STREAMS} concurrent streams ({streams} streams) in {seen['seconds']:.0f} s, "
-          f"{len(errors)} errors; before {before}; after {after}; Python heap grew {grown / 1024:.0f} KiB")
+    streams, errors, before, after, grown = (
+        seen["streams"],
+        seen["errors"],
+        seen["before"],
+        seen["after"],
+        seen["grown"],
+    )
+    print(
+        f"\nchurn: {CHURN_ROUNDS} rounds of {STREAMS} concurrent streams ({streams} streams) in {seen['seconds']:.0f} s, "  # noqa: E501
+        f"{len(errors)} errors; before {before}; after {after}; Python heap grew {grown / 1024:.0f} KiB"
+    )
     assert errors[:5] == []
     assert streams == CHURN_ROUNDS * STREAMS
     assert grown < streams * 50, grown  # far below what one leaked object per stream would hold
@@ -142,8 +162,9 @@ def test_ten_thousand_cancellations_release_everything(tmp_path):
     url = seed_url(f"sqlite:///{path}")
 
     async def cancel_many(target: str, cancellations: int) -> int:
-        channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
-                    for _ in range(CHANNELS)]
+        channels = [
+            grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(CHANNELS)
+        ]
         stubs = [workflow_pb2_grpc.WorkflowServiceStub(channel) for channel in channels]
 
         async def one(i: int) -> None:
@@ -179,8 +200,10 @@ def test_ten_thousand_cancellations_release_everything(tmp_path):
         after, traced_after = resources(server, path), server.snapshot(collect=True)["traced_bytes"]
         assert sum(1 for _ in stub.GetUsersOnlineStream(workflow_pb2.EmptyRequest(), timeout=30)) == ONLINE_USERS
     grown = traced_after - traced_before
-    print(f"\ncancellations: {cancelled} streams cancelled after their first message in {elapsed:.0f} s; "
-          f"before {before}; after {after}; Python heap grew {grown / 1024:.0f} KiB")
+    print(
+        f"\ncancellations: {cancelled} streams cancelled after their first message in {elapsed:.0f} s; "
+        f"before {before}; after {after}; Python heap grew {grown / 1024:.0f} KiB"
+    )
     # 50 bytes a cancellation: far below what one leaked object per stream would hold
     assert grown < CANCELLATIONS * 50, grown
     assert_no_leaks(before, after)

@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def asv_reads(home: Path, name: str) -> dict:
     """What asv's own loader makes of the file under this HOME (it reads ~/.asv-machine.json)."""
-    code = ("import json; from asv.machine import Machine; "
-            f"print(json.dumps(Machine.load(machine_name={name!r}).__dict__))")
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)},
-                          capture_output=True, text=True, check=True)
+    code = (
+        f"import json; from asv.machine import Machine; print(json.dumps(Machine.load(machine_name={name!r}).__dict__))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -44,8 +46,14 @@ def test_asv_reads_what_is_registered_and_other_machines_stay(tmp_path):
 
 
 def test_the_machine_command_registers_both_machines(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "ect_perf", "machine", "--name", "host-c"], cwd=ROOT,
-                          env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "machine", "--name", "host-c"],
+        cwd=ROOT,
+        env={**os.environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "asv machine host-c" in done.stdout
     assert asv_reads(tmp_path, "host-c") == detected("host-c")
     assert asv_reads(tmp_path, INSTRUCTIONS_MACHINE)["cpu"] == INSTRUCTIONS_MACHINE_INFO["cpu"]

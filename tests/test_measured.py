@@ -18,8 +18,9 @@ def commit(repo: Path, path: str, text: str) -> str:
     (repo / path).write_text(text)
     subprocess.run([*GIT, "-C", str(repo), "add", path], check=True)
     subprocess.run([*GIT, "-C", str(repo), "commit", "-qm", path], check=True)
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def repo(tmp_path) -> tuple[Path, dict[str, str]]:
     made["service"] = commit(tmp_path, "ect_service/servicer.py", "x = 1\n")
     made["results"] = commit(tmp_path, "results/valgrind/aaaaaaaa-env.json", "{}\n")
     made["docs"] = commit(tmp_path, "README.md", "# docs\n")
-    made["verdicts"] = commit(tmp_path, "benchmarks/verdicts.json", "{}\n")
+    made["tools"] = commit(tmp_path, "ect_perf/gate/verdicts.json", "{}\n")
     made["benchmark"] = commit(tmp_path, "benchmarks/bench_x.py", "y = 2\n")
     return tmp_path, made
 
@@ -52,8 +53,16 @@ def test_those_with_results_of_the_machine_are_left_out(repo):
 
 def test_the_command_prints_one_hash_a_line_and_a_bad_range_is_one_line(repo):
     path, made = repo
-    run = lambda *args: subprocess.run([sys.executable, "-m", "ect_perf", "measured", *args], cwd=path,  # noqa: E731
-                                       capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "ect_perf", "measured", *args],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        )
+
     assert run("--newest").stdout.split() == [made["benchmark"]]
     done = run("no-such-rev")
     assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1

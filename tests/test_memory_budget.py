@@ -5,6 +5,7 @@ import gc
 import tracemalloc
 
 from conftest import ONLINE_USERS
+
 from ect_service.v1 import workflow_pb2
 
 BUDGET_KB = 500

@@ -14,22 +14,23 @@ import statistics
 from pathlib import Path
 
 import pytest
+from injected import service_copy
 
 from benchmarks import common
 from benchmarks.bench_concurrency import ConcurrentStreams, _Levels, _run_level
 from benchmarks.bench_memory import AllocatedMemory, GcPressure, RecommendedStreamMemory
 from benchmarks.bench_workers import run_rounds
-from benchmarks.harness import ServerProcess
-from benchmarks.recommended import batch_items
+from benchmarks.measuring.harness import ServerProcess
+from benchmarks.measuring.recommended import batch_items
 from ect_service.seeding import seed_url
 from ect_service.v1 import workflow_pb2
-from injected import service_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def real_and_injected(benchmark_class, url: str, measure, monkeypatch, tmp_path: Path,
-                      module: str, old: str, new: str) -> tuple[float, float]:
+def real_and_injected(
+    benchmark_class, url: str, measure, monkeypatch, tmp_path: Path, module: str, old: str, new: str
+) -> tuple[float, float]:
     """measure(benchmark) against the unchanged service and against a copy with `old` -> `new` in
     `module`: the server is started in an empty folder, then in the copy's."""
     results = []
@@ -55,32 +56,43 @@ def stream_kb(benchmark) -> float:
 
 
 READ_EVERYTHING_FIRST = {  # queries.py: the first page becomes every row, in memory before the first item
-    AllocatedMemory: ("            return conn.execute(ONLINE_USERS.limit(limit)).all()\n",
-                      "            return conn.execute(ONLINE_USERS).all()  # injected\n"),
-    RecommendedStreamMemory: ("    return driver_cursor(engine, _next_columns(limit), {\"after\": after_id or \"\"})\n",
-                              "    return _everything_first(driver_cursor(engine, _next_columns(limit) if after_id else _NEXT_COLUMNS,\n"
-                              "                                           {\"after\": after_id or \"\"}))  # injected\n"
-                              "\n\n"
-                              "import contextlib  # injected: every row is read into memory before the first is sent\n"
-                              "@contextlib.contextmanager\n"
-                              "def _everything_first(executed):\n"
-                              "    with executed as cursor:\n"
-                              "        rows = cursor.fetchall()\n"
-                              "    class Buffered:\n"
-                              "        def fetchmany(self, size):\n"
-                              "            nonlocal rows\n"
-                              "            chunk, rows = rows[:size], rows[size:]\n"
-                              "            return chunk\n"
-                              "    yield Buffered()\n"),
+    AllocatedMemory: (
+        "            return conn.execute(ONLINE_USERS.limit(limit)).all()\n",
+        "            return conn.execute(ONLINE_USERS).all()  # injected\n",
+    ),
+    RecommendedStreamMemory: (
+        '    return driver_cursor(engine, _next_columns(limit), {"after": after_id or ""})\n',
+        "    return _everything_first(driver_cursor(engine, _next_columns(limit) if after_id else _NEXT_COLUMNS,\n"
+        '                                           {"after": after_id or ""}))  # injected\n'
+        "\n\n"
+        "import contextlib  # injected: every row is read into memory before the first is sent\n"
+        "@contextlib.contextmanager\n"
+        "def _everything_first(executed):\n"
+        "    with executed as cursor:\n"
+        "        rows = cursor.fetchall()\n"
+        "    class Buffered:\n"
+        "        def fetchmany(self, size):\n"
+        "            nonlocal rows\n"
+        "            chunk, rows = rows[:size], rows[size:]\n"
+        "            return chunk\n"
+        "    yield Buffered()\n",
+    ),
 }
 
 
 @pytest.mark.parametrize("benchmark_class", [AllocatedMemory, RecommendedStreamMemory])
 def test_memory_per_stream_includes_a_server_that_reads_everything_first(
-        benchmark_class, sqlite_url, tmp_path, monkeypatch):
+    benchmark_class, sqlite_url, tmp_path, monkeypatch
+):
     real, injected = real_and_injected(
-        benchmark_class, sqlite_url, stream_kb, monkeypatch, tmp_path, "queries.py",
-        *READ_EVERYTHING_FIRST[benchmark_class])
+        benchmark_class,
+        sqlite_url,
+        stream_kb,
+        monkeypatch,
+        tmp_path,
+        "queries.py",
+        *READ_EVERYTHING_FIRST[benchmark_class],
+    )
     assert injected > 500 and injected > 2 * real, (real, injected)
 
 
@@ -90,9 +102,14 @@ def server_gen0(benchmark) -> float:
 
 def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, monkeypatch):
     real, injected = real_and_injected(
-        GcPressure, sqlite_url, server_gen0, monkeypatch, tmp_path, "servicer.py",
+        GcPressure,
+        sqlite_url,
+        server_gen0,
+        monkeypatch,
+        tmp_path,
+        "servicer.py",
         "def user_item(row) -> workflow_pb2.UserOnlineItem:\n",
-        "def user_item(row) -> workflow_pb2.UserOnlineItem:\n    cycle = [[], []]; cycle[0].append(cycle)  # injected\n",
+        "def user_item(row) -> workflow_pb2.UserOnlineItem:\n    cycle = [[], []]; cycle[0].append(cycle)  # injected\n",  # noqa: E501
     )
     assert injected >= real + 5, (real, injected)
 
@@ -100,7 +117,7 @@ def test_gc_pressure_moves_with_cyclic_garbage_per_item(sqlite_url, tmp_path, mo
 ONE_STREAM_AT_A_TIME = (
     "        after_id = None\n        for size in sizes:\n",
     "        after_id = None\n"
-    "        lock = vars(WorkflowServicer).get('lock') or setattr(WorkflowServicer, 'lock', asyncio.Lock()) or WorkflowServicer.lock\n"
+    "        lock = vars(WorkflowServicer).get('lock') or setattr(WorkflowServicer, 'lock', asyncio.Lock()) or WorkflowServicer.lock\n"  # noqa: E501
     "        async with lock:  # injected: one stream's pages at a time\n"
     "         for size in sizes:\n",
 )
@@ -108,12 +125,14 @@ ONE_STREAM_AT_A_TIME = (
 
 @pytest.mark.parametrize("full", [True, False])
 @pytest.mark.parametrize("one_at_a_time", [True, False])
-def test_streams_are_concurrent_only_if_all_start_before_any_finishes(sqlite_url, tmp_path, monkeypatch,
-                                                                      one_at_a_time, full):
+def test_streams_are_concurrent_only_if_all_start_before_any_finishes(
+    sqlite_url, tmp_path, monkeypatch, one_at_a_time, full
+):
     """A server that serves streams one after another completes them all, and fails the measure. A
     level that is not run in full (100, 1,000 streams) stops once that is answered."""
-    monkeypatch.chdir(service_copy(tmp_path, "servicer.py", *ONE_STREAM_AT_A_TIME) if one_at_a_time
-                      else empty_dir(tmp_path))
+    monkeypatch.chdir(
+        service_copy(tmp_path, "servicer.py", *ONE_STREAM_AT_A_TIME) if one_at_a_time else empty_dir(tmp_path)
+    )
     with ServerProcess(sqlite_url) as server:
         level = asyncio.run(_run_level(server.target, 5, full=full))
     assert level["failed"] is None
@@ -133,7 +152,9 @@ def test_a_level_whose_streams_fail_fails_its_benchmarks_only(tmp_path, full, on
     with ServerProcess(url) as server:
         failing = asyncio.run(_run_level(server.target, 5, full=full))
     levels = _Levels({5: failing, 1: {**failing, "failed": None}})
-    with pytest.raises(RuntimeError, match=rf"5 concurrent streams: \d of 5 streams failed: .*delivered {online} items"):
+    with pytest.raises(
+        RuntimeError, match=rf"5 concurrent streams: \d of 5 streams failed: .*delivered {online} items"
+    ):
         ConcurrentStreams().track_concurrent_streams(levels, 5)
     assert ConcurrentStreams().track_concurrent_streams(levels, 1) == failing["concurrent"]
 

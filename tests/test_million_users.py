@@ -11,7 +11,7 @@ import threading
 import psutil
 import pytest
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.client import BATCHED, online_users
 from ect_service.seeding import seed_url
 
@@ -66,6 +66,8 @@ def test_a_million_users_stream_in_flat_memory(million_online):
                     sampler.peak = early  # from here on
         assert count == ONLINE and in_order
         growth_mb = (sampler.peak - early) / 2**20
-        print(f"server RSS {early / 2**20:.1f} MB at 100,000 items, peak {sampler.peak / 2**20:.1f} MB "
-              f"over the next 900,000 (+{growth_mb:.1f} MB)")
+        print(
+            f"server RSS {early / 2**20:.1f} MB at 100,000 items, peak {sampler.peak / 2**20:.1f} MB "
+            f"over the next 900,000 (+{growth_mb:.1f} MB)"
+        )
         assert growth_mb < FLAT_MB

@@ -9,8 +9,10 @@ from ect_perf.pr_comment import LIMIT, MARKER, comment_body
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 RUN = "https://github.com/o/r/actions/runs/42"
-REPORT = ("### Performance gate: worse\n\n`aaaa` → `bbbb` (exit code 1)\n\n"
-          "| Benchmark | Before | After |\n|---|---|---|\n| `bench_a` | 1 | 2 |\n")
+REPORT = (
+    "### Performance gate: worse\n\n`aaaa` → `bbbb` (exit code 1)\n\n"
+    "| Benchmark | Before | After |\n|---|---|---|\n| `bench_a` | 1 | 2 |\n"
+)
 
 
 def table(rows: int) -> str:
@@ -21,7 +23,7 @@ def test_marker_first_then_the_report_verbatim_then_the_footer():
     body = comment_body(REPORT, head_sha=SHA, run_url=RUN)
     assert body.splitlines()[0] == MARKER
     assert body.startswith(f"{MARKER}\n{REPORT}")
-    footer = body[len(MARKER) + 1 + len(REPORT):].strip()
+    footer = body[len(MARKER) + 1 + len(REPORT) :].strip()
     assert SHA in footer and f"]({RUN})" in footer and "\n" not in footer
 
 
@@ -32,7 +34,7 @@ def test_without_sha_or_run_there_is_no_footer():
 
 def test_footer_is_its_own_paragraph_when_the_report_lacks_a_final_newline():
     body = comment_body(REPORT.rstrip("\n"), run_url=RUN)
-    assert f"| `bench_a` | 1 | 2 |\n\n<sub>" in body  # else it would join the table's last row
+    assert "| `bench_a` | 1 | 2 |\n\n<sub>" in body  # else it would join the table's last row
 
 
 def test_a_report_at_the_limit_is_kept_whole():
@@ -49,7 +51,7 @@ def test_a_longer_report_is_cut_at_a_line_boundary_keeping_its_start(run_url):
     body = comment_body(report, head_sha=SHA, run_url=run_url)
     assert len(body) <= LIMIT
     assert body.startswith(f"{MARKER}\n{REPORT}")
-    kept, _, rest = body[len(MARKER) + 1:].partition("\n_The report is cut here")  # after a blank line
+    kept, _, rest = body[len(MARKER) + 1 :].partition("\n_The report is cut here")  # after a blank line
     assert rest, "no truncation note"
     assert report.startswith(kept) and kept.endswith("|\n")  # whole lines, the first ones
     assert len(kept) > LIMIT - 1000  # and as many as fit
@@ -63,8 +65,9 @@ def test_one_line_longer_than_the_limit_leaves_only_the_note():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "ect_perf.pr_comment", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ect_perf.pr_comment", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_prints_the_body(tmp_path):

@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 
 
 def stop(pid: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_instructions import CALLS
+from benchmarks.measuring.counting import CALLS
 from ect_perf.__main__ import build_parser
 from ect_perf.profile import profile, self_costs
 
@@ -58,15 +58,17 @@ def test_self_costs_charge_each_function_its_own_instructions(tmp_path):
 def test_the_command_offers_exactly_the_counted_calls():
     for call in CALLS:
         assert build_parser().parse_args(["profile", call]).call == call
-    done = subprocess.run([sys.executable, "-m", "ect_perf", "profile", "everything"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "profile", "everything"], cwd=ROOT, capture_output=True, text=True
+    )
     offered = re.search(r"choose from (.*)\)", done.stderr).group(1)
     assert sorted(re.findall(r"'(\w+)'", offered)) == sorted(CALLS)
 
 
 def test_an_unknown_call_is_one_line_and_exit_2():
-    done = subprocess.run([sys.executable, "-m", "ect_perf", "profile", "everything"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "profile", "everything"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert "invalid choice: 'everything'" in done.stderr and "Traceback" not in done.stderr
 
@@ -90,8 +92,13 @@ def test_a_real_profile_splits_the_whole_cost_per_item():
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_command_prints_the_split():
-    done = subprocess.run([sys.executable, "-m", "ect_perf", "profile", "unary", "--calls", "20", "--top", "5"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "profile", "unary", "--calls", "20", "--top", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert "unary, server:" in done.stdout and "instructions per item" in done.stdout
     assert "per library:" in done.stdout and "libpython" in done.stdout

@@ -25,8 +25,12 @@ def test_online_pages_read_from_a_covering_index(tmp_path):
 def test_an_earlier_database_gets_the_new_index(tmp_path):
     engine = create_db_engine(resolve_url(f"sqlite:///{tmp_path / 'old.db'}"))
     with engine.begin() as conn:  # the tables as an earlier version made them
-        conn.execute(text("CREATE TABLE ect_users (id VARCHAR(36) NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, "
-                          "is_online BOOLEAN NOT NULL, last_active DATETIME NOT NULL)"))
+        conn.execute(
+            text(
+                "CREATE TABLE ect_users (id VARCHAR(36) NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, "
+                "is_online BOOLEAN NOT NULL, last_active DATETIME NOT NULL)"
+            )
+        )
         conn.execute(text("CREATE INDEX ix_ect_users_online_id ON ect_users (is_online, id)"))
     create_schema(engine)
     create_schema(engine)  # safe to repeat

@@ -7,7 +7,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.v1 import workflow_pb2
 
 EMPTY = workflow_pb2.EmptyRequest()

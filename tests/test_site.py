@@ -1,6 +1,7 @@
 """The published site: `python -m ect_perf publish` (asv publish, libraries served locally) of the
-committed results, served on loopback, in headless Chromium, on a machine with no internet. The index lists the streaming benchmarks, a streaming benchmark's graph is drawn from
-more than one commit, and no page logs a JavaScript error.
+committed results, served on loopback, in headless Chromium, on a machine with no internet. The
+index lists the streaming benchmarks, a streaming benchmark's graph is drawn from more than one
+commit, and no page logs a JavaScript error.
 
 Set ECT_SCREENSHOT_DIR to keep the screenshots (the README's picture comes from here).
 """
@@ -32,9 +33,12 @@ def _longest_wall_clock_series() -> str:
 
 MACHINE = _longest_wall_clock_series()  # the host with the most committed commits
 GRAPH = "bench_throughput.StreamThroughput.time_drain_stream"
-STREAMING = [GRAPH, "bench_throughput.StreamThroughput.track_items_per_second",
-             "bench_latency.TimeToFirstItem.track_first_item_ms",
-             "bench_instructions.StreamInstructions.track_instructions_per_item"]
+STREAMING = [
+    GRAPH,
+    "bench_throughput.StreamThroughput.track_items_per_second",
+    "bench_latency.TimeToFirstItem.track_first_item_ms",
+    "bench_instructions.StreamInstructions.track_instructions_per_item",
+]
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -47,8 +51,9 @@ def site(tmp_path_factory):
     if not (ROOT / "results" / MACHINE / "machine.json").exists():
         pytest.fail(f"no committed results for {MACHINE} in results/")
     html = tmp_path_factory.mktemp("site") / "html"
-    publish = subprocess.run([sys.executable, "-m", "ect_perf", "publish", "--html-dir", str(html)],
-                             cwd=ROOT, capture_output=True, text=True)
+    publish = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "publish", "--html-dir", str(html)], cwd=ROOT, capture_output=True, text=True
+    )
     assert publish.returncode == 0, publish.stdout + publish.stderr
     handler = functools.partial(_QuietHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -70,9 +75,18 @@ def browser():
         pytest.fail("Chromium and chromedriver are needed (Debian: chromium chromium-driver; make test installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
@@ -88,9 +102,16 @@ def errors(driver) -> list[str]:
     from ect_perf import INSTRUCTIONS_MACHINE
 
     absent = f"machine-{INSTRUCTIONS_MACHINE}/"
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
-            and not (absent in unquote(entry["message"]) and "/bench_instructions." not in entry["message"]
-                     and "status of 404" in entry["message"])]
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and not (
+            absent in unquote(entry["message"])
+            and "/bench_instructions." not in entry["message"]
+            and "status of 404" in entry["message"]
+        )
+    ]
 
 
 def screenshot(driver, name: str) -> None:
@@ -116,10 +137,15 @@ def test_streaming_graph_is_drawn_from_several_commits(site, browser):
     # The data behind the graph: one point per measured commit.
     # The SQLite series (no ECT_BENCH_DATABASE: "null"), one per host; a database server's series
     # start with their first campaign.
-    graph_files = [p for p in html.glob(f"graphs/**/{GRAPH}.json")
-                   if f"machine-{MACHINE}" in p.parts and "env-ECT_BENCH_DATABASE-null" in p.parts]
+    graph_files = [
+        p
+        for p in html.glob(f"graphs/**/{GRAPH}.json")
+        if f"machine-{MACHINE}" in p.parts and "env-ECT_BENCH_DATABASE-null" in p.parts
+    ]
     assert graph_files, "asv publish wrote no graph for the streaming benchmark"
-    points = max(([point for point in json.loads(path.read_text()) if point[1] is not None] for path in graph_files), key=len)
+    points = max(
+        ([point for point in json.loads(path.read_text()) if point[1] is not None] for path in graph_files), key=len
+    )
     assert len(points) > 1, f"the graph has {len(points)} measured commit(s)"
 
     browser.get(f"{url}#{GRAPH}")
@@ -156,7 +182,7 @@ def test_no_thumbnail_on_the_index_is_blank(site, browser):
     values and none below zero: asv draws its grid from 0 up, so a negative series (the old signed
     degradation) showed as a blank thumbnail, and a series of n/a as nothing at all."""
     html, _ = site
-    for path in html.glob(f"graphs/summary/*.json"):
+    for path in html.glob("graphs/summary/*.json"):
         values = [point[1] for point in json.loads(path.read_text()) if point[1] is not None]
         assert values, f"{path.stem}: no value to draw"
         assert min(values) >= 0, f"{path.stem}: negative values draw a blank thumbnail"
@@ -175,12 +201,16 @@ def test_the_regressions_page_lists_no_higher_is_better_series(site):
     thresholds in asv.conf.json keep exactly the higher-is-better benchmarks of verdicts.json (and
     the RSS growth's page-sized noise) off the page; the published page then has none of them."""
     html, _ = site
-    verdicts = json.loads((ROOT / "benchmarks" / "verdicts.json").read_text())["benchmarks"]
+    verdicts = json.loads((ROOT / "ect_perf" / "gate" / "verdicts.json").read_text())["benchmarks"]
     higher = {name for name, entry in verdicts.items() if entry["better"] == "higher"}
     config = Config.load(str(ROOT / "asv.conf.json"))
-    kept_off = {name for name in verdicts
-                if any(re.match(pattern, name) and threshold >= 1e6
-                       for pattern, threshold in config.regressions_thresholds.items())}
+    kept_off = {
+        name
+        for name in verdicts
+        if any(
+            re.match(pattern, name) and threshold >= 1e6 for pattern, threshold in config.regressions_thresholds.items()
+        )
+    }
     assert kept_off == higher
     listed = {entry[0].split("(")[0] for entry in json.loads((html / "regressions.json").read_text())["regressions"]}
     assert not listed & higher, listed & higher
@@ -189,8 +219,13 @@ def test_the_regressions_page_lists_no_higher_is_better_series(site):
 def changes_the_service(before: str | None, after: str) -> bool:
     """Whether a commit in (before, after] changed ect_service/ or protos/ (before None: up to after)."""
     span = f"{before}..{after}" if before else after
-    changed = subprocess.run(["git", "log", "--format=%H", span, "--", "ect_service", "protos"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    changed = subprocess.run(
+        ["git", "log", "--format=%H", span, "--", "ect_service", "protos"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return bool(changed.strip())
 
 
@@ -206,10 +241,10 @@ def test_every_step_on_the_regressions_page_is_at_a_service_change(site):
     html, _ = site
     index = json.loads((html / "index.json").read_text())
     commit = index["revision_to_hash"]
-    for name, graph, _params, _index, _last, _best, jumps in json.loads(
-            (html / "regressions.json").read_text())["regressions"]:
-        measured = sorted(point[0] for point in json.loads((html / graph).read_text())
-                          if point[1] is not None)
+    for name, graph, _params, _index, _last, _best, jumps in json.loads((html / "regressions.json").read_text())[
+        "regressions"
+    ]:
+        measured = sorted(point[0] for point in json.loads((html / graph).read_text()) if point[1] is not None)
         for before, after, *_ in jumps:
             before = before if before is not None else max((rev for rev in measured if rev < after), default=None)
             assert changes_the_service(commit.get(str(before)), commit[str(after)]), (name, graph, before, after)

@@ -8,9 +8,9 @@ import time
 import grpc
 import psutil
 import pytest
-
-from benchmarks.harness import ServerProcess
 from conftest import ONLINE_USERS
+
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 EMPTY = workflow_pb2.EmptyRequest()
@@ -27,8 +27,7 @@ async def stall(target: str, streams: int, rpc: str = "GetUsersOnlineStream"):
     """`streams` calls that each read one message and then stop reading: (channels, calls)."""
     channels = [grpc.aio.insecure_channel(target, options=OWN_CONNECTION + SMALL_WINDOW) for _ in range(streams)]
     request = workflow_pb2.StreamUsersOnlineRequest() if rpc == "StreamUsersOnline" else EMPTY
-    calls = [getattr(workflow_pb2_grpc.WorkflowServiceStub(channel), rpc)(request, timeout=120)
-             for channel in channels]
+    calls = [getattr(workflow_pb2_grpc.WorkflowServiceStub(channel), rpc)(request, timeout=120) for channel in channels]
     await asyncio.gather(*(call.read() for call in calls))
     return channels, calls
 
@@ -147,5 +146,7 @@ def test_a_thousand_stalled_streams(sqlite_url):
         unary, first = asyncio.run(scenario(server.target, server.pid))
     unary.sort()
     first.sort()
-    print(f"\n1,000 stalled streams: GetWorkflow p50 {unary[99]:.2f} ms, p99 {unary[197]:.2f} ms; "
-          f"a new stream's first item p50 {first[9]:.2f} ms, max {first[-1]:.2f} ms")
+    print(
+        f"\n1,000 stalled streams: GetWorkflow p50 {unary[99]:.2f} ms, p99 {unary[197]:.2f} ms; "
+        f"a new stream's first item p50 {first[9]:.2f} ms, max {first[-1]:.2f} ms"
+    )

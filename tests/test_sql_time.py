@@ -21,8 +21,12 @@ VALUES = [
 
 def test_unix_micros_matches_the_datetime_read_back(backend_url):
     engine = create_db_engine(resolve_url(backend_url))  # as the service makes it (a password from the environment)
-    table = Table("ect_unix_micros_check", MetaData(), Column("id", Integer, primary_key=True, autoincrement=False),
-                  Column("at", DateTime, nullable=False))
+    table = Table(
+        "ect_unix_micros_check",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("at", DateTime, nullable=False),
+    )
     try:
         table.drop(engine, checkfirst=True)
         table.create(engine)

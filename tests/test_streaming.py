@@ -4,8 +4,8 @@ from datetime import datetime
 
 import grpc
 import pytest
-
 from conftest import ONLINE_USERS, SEEDED_USERS
+
 from ect_service.client import BATCHED, PER_ITEM, online_users
 from ect_service.seeding import user_rows
 from ect_service.v1 import workflow_pb2
@@ -70,13 +70,17 @@ def test_columns_carry_the_same_users_in_the_same_order(backend_server):
     assert all(user.last_active.replace(tzinfo=None) == expected[user.user_id]["last_active"] for user in columns)
 
 
-@pytest.mark.parametrize(("request_", "expected"), [
-    # 4 + 8 + ... + 128 = 252 items, then 18 x 250 and the remaining 248 of 5,000.
-    (BATCH_REQUEST, [4, 8, 16, 32, 64, 128, *[250] * 18, 248]),
-    # Columns: pages grow eight-fold, 4 + 32 + 256 = 292, then 4 x 1,000 and the remaining 708, in
-    # messages of at most 500.
-    (COLUMNS_REQUEST, [4, 32, 256, *[500] * 9, 208]),
-], ids=["items", "columns"])
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        # 4 + 8 + ... + 128 = 252 items, then 18 x 250 and the remaining 248 of 5,000.
+        (BATCH_REQUEST, [4, 8, 16, 32, 64, 128, *[250] * 18, 248]),
+        # Columns: pages grow eight-fold, 4 + 32 + 256 = 292, then 4 x 1,000 and the remaining 708, in
+        # messages of at most 500.
+        (COLUMNS_REQUEST, [4, 32, 256, *[500] * 9, 208]),
+    ],
+    ids=["items", "columns"],
+)
 def test_batched_stream_batches_grow_from_a_small_first_one(server, request_, expected):
     sizes = [batch_size(batch) for batch in server.stub().StreamUsersOnline(request_, timeout=60)]
     assert sizes == expected

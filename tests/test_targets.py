@@ -11,8 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def targets(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ect_perf", "targets", *args], cwd=cwd,
-                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "ect_perf", "targets", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
 
 
 def test_unknown_machine_fails_clearly():
@@ -34,7 +39,7 @@ def test_bad_format_is_a_usage_error():
 
 def test_report_from_the_committed_results():
     """The committed history is real asv output: every target has a value and a verdict."""
-    listed = json.loads((ROOT / "benchmarks" / "targets.json").read_text())["targets"]
+    listed = json.loads((ROOT / "ect_perf" / "targets.json").read_text())["targets"]
     result = targets("--format", "json")
     report = json.loads(result.stdout)
     assert [row["name"] for row in report["targets"]] == [entry["name"] for entry in listed]
@@ -54,9 +59,20 @@ def test_report_from_the_committed_results():
 
 def one_target(tmp_path: Path, **entry) -> str:
     path = tmp_path / "targets.json"
-    path.write_text(json.dumps({"targets": [{"name": "drain", "unit": "items/s",
-                                             "benchmark": "bench_throughput.StreamThroughput.track_items_per_second",
-                                             **entry}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "targets": [
+                    {
+                        "name": "drain",
+                        "unit": "items/s",
+                        "benchmark": "bench_throughput.StreamThroughput.track_items_per_second",
+                        **entry,
+                    }
+                ]
+            }
+        )
+    )
     return str(path)
 
 
@@ -93,32 +109,57 @@ def test_a_target_reads_another_machines_result_of_the_same_commit(tmp_path):
     """A row naming the valgrind machine reads the instruction count of the commit reported; a
     commit that machine never counted leaves the row missing, which fails."""
     reported = json.loads(targets("--format", "json").stdout)["commit"]
-    counted = json.loads((ROOT / "results" / "valgrind" / next(
-        path.name for path in (ROOT / "results" / "valgrind").glob(f"{reported[:8]}-*.json"))).read_text())
+    counted = json.loads(
+        (
+            ROOT
+            / "results"
+            / "valgrind"
+            / next(path.name for path in (ROOT / "results" / "valgrind").glob(f"{reported[:8]}-*.json"))
+        ).read_text()
+    )
     server_count = counted["results"][INSTRUCTIONS][0][0]  # params (server, client): the server's
-    path = one_target(tmp_path, benchmark=INSTRUCTIONS, params=["server"], machine="valgrind",
-                      unit="instructions", pass_if="<=", threshold=server_count)
+    path = one_target(
+        tmp_path,
+        benchmark=INSTRUCTIONS,
+        params=["server"],
+        machine="valgrind",
+        unit="instructions",
+        pass_if="<=",
+        threshold=server_count,
+    )
     report = targets("--targets", path, "--format", "json")
     assert report.returncode == 0, report.stdout
     row = json.loads(report.stdout)["targets"][0]
     assert row["current"] == pytest.approx(server_count) and row["machine"] == "valgrind"
-    missing = one_target(tmp_path, benchmark=INSTRUCTIONS, params=["server"], machine="no-such-machine",
-                         unit="instructions", pass_if="<=", threshold=1e12)
+    missing = one_target(
+        tmp_path,
+        benchmark=INSTRUCTIONS,
+        params=["server"],
+        machine="no-such-machine",
+        unit="instructions",
+        pass_if="<=",
+        threshold=1e12,
+    )
     report = targets("--targets", missing, "--format", "json")
     assert report.returncode == 1 and json.loads(report.stdout)["targets"][0]["status"] == "missing"
 
 
 def test_the_speed_issues_bar_reads_every_row_from_the_committed_results():
-    listed = json.loads((ROOT / "benchmarks" / "targets-at-least.json").read_text())["targets"]
-    report = json.loads(targets("--targets", "benchmarks/targets-at-least.json", "--format", "json").stdout)
+    listed = json.loads((ROOT / "ect_perf" / "targets-at-least.json").read_text())["targets"]
+    report = json.loads(targets("--targets", "ect_perf/targets-at-least.json", "--format", "json").stdout)
     assert [row["name"] for row in report["targets"]] == [entry["name"] for entry in listed]
     assert all(row["status"] in ("pass", "fail") for row in report["targets"]), report
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """`python -m ect_perf targets | head -1`: the pipe closes before the table is written."""
-    process = subprocess.Popen([sys.executable, "-m", "ect_perf", "targets"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ect_perf", "targets"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
     process.stdout.close()  # before the interpreter has even started: every write fails
     _, stderr = process.communicate(timeout=120)
     assert stderr == b"", stderr.decode()[-2000:]
@@ -128,11 +169,11 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
 def test_on_a_database_server_the_instruction_rows_read_sqlites_counts():
     """The counts are made on SQLite only: with --database the speed bar's instruction rows read the
     same commit's SQLite counts, and say so, instead of showing as missing."""
-    report = targets("--database", "postgresql", "--targets", "benchmarks/targets-at-least.json", "--format", "json")
+    report = targets("--database", "postgresql", "--targets", "ect_perf/targets-at-least.json", "--format", "json")
     rows = json.loads(report.stdout)["targets"]
     counted = [row for row in rows if row["machine"] == "valgrind"]
     assert json.loads(report.stdout)["database"] == "postgresql" and counted
     assert all(row["status"] in ("pass", "fail") and row["database"] == "sqlite" for row in counted), counted
     assert all("database" not in row for row in rows if row["machine"] is None)
-    text = targets("--database", "postgresql", "--targets", "benchmarks/targets-at-least.json").stdout
+    text = targets("--database", "postgresql", "--targets", "ect_perf/targets-at-least.json").stdout
     assert text.count("(SQLite's count)") == len(counted)

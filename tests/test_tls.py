@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_cli import cli
 
 
@@ -15,9 +14,26 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -25,9 +41,25 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 def test_tls_serves_trusting_clients_only(small_sqlite_url, certificate):
     cert, key = certificate
     server = subprocess.Popen(
-        [sys.executable, "-m", "ect_service", "serve", "--db", small_sqlite_url, "--port", "0", "--stop-on-stdin-eof",
-         "--tls-cert", str(cert), "--tls-key", str(key)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ect_service",
+            "serve",
+            "--db",
+            small_sqlite_url,
+            "--port",
+            "0",
+            "--stop-on-stdin-eof",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         target = server.stdout.readline().rsplit(" ", 1)[-1].strip()

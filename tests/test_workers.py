@@ -10,7 +10,7 @@ import grpc
 import psutil
 import pytest
 
-from benchmarks.harness import ServerProcess
+from benchmarks.measuring.harness import ServerProcess
 from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
 REQUEST = workflow_pb2.StreamUsersOnlineRequest()
@@ -43,8 +43,9 @@ def test_every_worker_listens_on_the_port_and_serves(two_workers):
             stream = workflow_pb2_grpc.WorkflowServiceStub(channel).StreamUsersOnline(REQUEST, timeout=30)
             ids = [item.user_id for batch in stream for item in batch.items]
             assert len(ids) == 5_000 and ids == sorted(ids)
-        connections = {w.pid: sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED)
-                       for w in workers}
+        connections = {
+            w.pid: sum(1 for c in w.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED) for w in workers
+        }
         assert sum(connections.values()) >= 20 and all(connections.values()), connections
     finally:
         for channel in channels:
@@ -72,7 +73,10 @@ def test_a_worker_that_dies_stops_the_others_with_an_error(sqlite_url):
 def _serve(url: str, port: int, *more: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ect_service", "serve", "--db", url, "--port", str(port), *more],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -80,7 +84,9 @@ def test_workers_refuse_a_port_another_server_owns(server, sqlite_url):
     port = int(server.target.rsplit(":", 1)[1])
     result = _serve(sqlite_url, port, "--workers", "2")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f"ect-service: cannot bind 127.0.0.1:{port}: Address already in use"
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"ect-service: cannot bind 127.0.0.1:{port}: Address already in use"
+    )
 
 
 def test_a_single_server_refuses_the_workers_port(two_workers, sqlite_url):

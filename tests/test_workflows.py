@@ -41,7 +41,10 @@ def test_workflow_is_valid_against_githubs_schema(path):
     # SchemaStore's github-workflow schema, as vendored by check-jsonschema: no network.
     result = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -82,7 +85,7 @@ def test_gate_cancels_superseded_runs_and_cannot_write():
 def test_gate_leaves_its_report_also_when_it_fails():
     gate_steps = steps(load("gate.yml"))
     gate = next(i for i, step in enumerate(gate_steps) if "ect_perf gate" in step.get("run", ""))
-    after = gate_steps[gate + 1:]
+    after = gate_steps[gate + 1 :]
     assert after and all(re.search(r"always\(\)|!\s*cancelled\(\)", step.get("if", "")) for step in after), after
     text = "\n".join(step.get("run", "") for step in after)
     assert "ect_perf.pr_comment gate.md" in text and "> comment.md" in text and "> pr-number.txt" in text
@@ -120,8 +123,7 @@ def asv_runs(workflow: dict) -> list[dict]:
             words = shlex.split(line, comments=True)
             if words[:1] == [".venv/bin/asv"] and "run" in words:
                 options = dict(zip(words, words[1:]))
-                runs.append({"machine": options.get("--machine"), "bench": options.get("--bench"),
-                             "range": words[-1]})
+                runs.append({"machine": options.get("--machine"), "bench": options.get("--bench"), "range": words[-1]})
     return runs
 
 
@@ -133,7 +135,9 @@ def test_history_counts_under_valgrind_and_leaves_counts_out_of_the_wall_clock_r
     assert counts and len(counts) < len(names)
     runs = asv_runs(history)
     assert {run["machine"] for run in runs} == {"valgrind", "$M"}
-    assert "M=$(.venv/bin/python -m ect_perf machine --print-name)" in "\n".join(s.get("run", "") for s in steps(history))
+    assert "M=$(.venv/bin/python -m ect_perf machine --print-name)" in "\n".join(
+        s.get("run", "") for s in steps(history)
+    )
     for run in runs:
         assert run["bench"], f"asv run without --bench: {run}"
         selected = {name for name in names if re.search(run["bench"], name)}

@@ -4,7 +4,7 @@
 
 1. `asv run` measures both revisions, rounds interleaved, into a scratch results directory (the
    committed history is never touched): run_asv.py.
-2. Every row is judged by its entry in `benchmarks/verdicts.json` (policy.py, judge.py): counted
+2. Every row is judged by its entry in `verdicts.json` (policy.py, judge.py): counted
    numbers by their ratio; a wall-clock move the bad way is only a suspect.
 3. The suspects are measured again in interleaved pairs of processes and regress only when the
    change reproduces (confirm.py, stats.py).
@@ -25,31 +25,65 @@ from pathlib import Path
 from ect_perf.gate.confirm import measure_again
 from ect_perf.gate.interleave import measure_interleaved
 from ect_perf.gate.judge import (
-    FAILED, NOTHING_MEASURED, OK, REGRESSED, Comparison, Outcome, Report, built, compare, confirmed,
-    covered_by_regressed_count, exit_code, notes,
+    FAILED,
+    NOTHING_MEASURED,
+    OK,
+    REGRESSED,
+    Comparison,
+    Outcome,
+    Report,
+    built,
+    compare,
+    confirmed,
+    covered_by_regressed_count,
+    exit_code,
+    notes,
 )
 from ect_perf.gate.policy import PolicyError, load_policies
 from ect_perf.gate.render import as_json, markdown
 from ect_perf.gate.results import benchmark_rows, benchmark_units
 from ect_perf.gate.run_asv import (
-    ASV_FAILED, ASV_OK, BadRevision, load_config_json, rev_parse, run_asv, scratch_config,
+    ASV_FAILED,
+    ASV_OK,
+    BadRevision,
+    rev_parse,
+    run_asv,
+    scratch_config,
 )
 from ect_perf.gate.stats import pairs_needed
 
-__all__ = ["OK", "REGRESSED", "FAILED", "NOTHING_MEASURED", "BadRevision", "PolicyError", "Report",
-           "Comparison", "gate", "rev_parse", "run_gate"]
+__all__ = [
+    "OK",
+    "REGRESSED",
+    "FAILED",
+    "NOTHING_MEASURED",
+    "BadRevision",
+    "PolicyError",
+    "Report",
+    "Comparison",
+    "gate",
+    "rev_parse",
+    "run_gate",
+]
 
 
-def run_gate(base: str, head: str, machine: str, bench: str | None, config_path: Path,
-             factor_override: float | None = None, env_dir: Path | None = None,
-             confirm_pairs: int | None = None) -> Report:
+def run_gate(
+    base: str,
+    head: str,
+    machine: str,
+    bench: str | None,
+    config_path: Path,
+    factor_override: float | None = None,
+    env_dir: Path | None = None,
+    confirm_pairs: int | None = None,
+) -> Report:
     """Raises BadRevision and PolicyError. env_dir: asv's environments (default the configuration's,
     next to it, where builds stay cached). confirm_pairs: pairs of processes a suspect is measured
     again with (default: as many as the exact test needs for the number of suspects)."""
     started = time.monotonic()
     root = config_path.resolve().parent
     base_hash, head_hash = rev_parse(root, base), rev_parse(root, head)
-    policies = load_policies(root / load_config_json(config_path).get("benchmark_dir", "benchmarks"))
+    policies = load_policies()
     with tempfile.TemporaryDirectory(prefix="ect-gate-") as scratch:
         config = scratch_config(config_path, Path(scratch) / "screen", env_dir)
         run = run_asv(config, [base_hash, head_hash], machine, bench)
@@ -60,16 +94,36 @@ def run_gate(base: str, head: str, machine: str, bench: str | None, config_path:
         suspects = [row for row in rows if row.verdict == "suspect"]
         pairs = confirm_pairs or pairs_needed(len(suspects))
         if suspects and outcome.asv == "compared":
-            found, left = measure_interleaved(suspects, base_hash, head_hash, config_path, Path(scratch), env_dir,
-                                              rows_tested=len(suspects))
+            found, left = measure_interleaved(
+                suspects, base_hash, head_hash, config_path, Path(scratch), env_dir, rows_tested=len(suspects)
+            )
             pairs = (confirm_pairs or pairs_needed(len(suspects))) if left else 0
             if left:
-                found.update(measure_again(left, base_hash, head_hash, pairs, config_path, Path(scratch), machine,
-                                           env_dir, rows_tested=len(suspects)))
+                found.update(
+                    measure_again(
+                        left,
+                        base_hash,
+                        head_hash,
+                        pairs,
+                        config_path,
+                        Path(scratch),
+                        machine,
+                        env_dir,
+                        rows_tested=len(suspects),
+                    )
+                )
             rows = [confirmed(row, found[row.key]) if row.verdict == "suspect" else row for row in rows]
     code = exit_code(rows, outcome)
-    return Report(base, head, code, rows, notes(rows, outcome, base, head), factor_override,
-                  time.monotonic() - started, pairs if suspects else 0)
+    return Report(
+        base,
+        head,
+        code,
+        rows,
+        notes(rows, outcome, base, head),
+        factor_override,
+        time.monotonic() - started,
+        pairs if suspects else 0,
+    )
 
 
 def _asv_outcome(code: int, results_dir: Path, bench: str | None) -> str:
@@ -83,9 +137,18 @@ def _asv_outcome(code: int, results_dir: Path, bench: str | None) -> str:
     return "error"
 
 
-def gate(base: str, head: str, factor: float | None, machine: str, bench: str | None, config_path: Path,
-         markdown_path: Path | None, json_path: Path | None, env_dir: Path | None = None,
-         confirm_pairs: int | None = None) -> int:
+def gate(
+    base: str,
+    head: str,
+    factor: float | None,
+    machine: str,
+    bench: str | None,
+    config_path: Path,
+    markdown_path: Path | None,
+    json_path: Path | None,
+    env_dir: Path | None = None,
+    confirm_pairs: int | None = None,
+) -> int:
     report = run_gate(base, head, machine, bench, config_path, factor, env_dir, confirm_pairs)
     text = markdown(report)
     print(text)

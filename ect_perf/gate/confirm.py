@@ -21,17 +21,24 @@ def selection(rows: list[Comparison]) -> str:
     return "^(?:" + "|".join(sorted({re.escape(row.benchmark) for row in rows})) + ")$"
 
 
-def measure_again(suspects: list[Comparison], base: str, head: str, pairs: int, config_path: Path,
-                  scratch: Path, machine: str, env_dir: Path | None,
-                  rows_tested: int | None = None) -> dict[tuple[str, str], Confirmation | None]:
+def measure_again(
+    suspects: list[Comparison],
+    base: str,
+    head: str,
+    pairs: int,
+    config_path: Path,
+    scratch: Path,
+    machine: str,
+    env_dir: Path | None,
+    rows_tested: int | None = None,
+) -> dict[tuple[str, str], Confirmation | None]:
     """{row key: its confirmation}; None for a row some run did not measure. rows_tested: how many
     rows share the family's level (default: these suspects)."""
     replicates = {row.key: ([], []) for row in suspects}
     for pair in range(pairs):
         order = [base, head] if pair % 2 == 0 else [head, base]
         config = scratch_config(config_path, scratch / f"confirm-{pair + 1}", env_dir)
-        print(f"ect_perf gate: measuring {len(suspects)} suspect(s) again, pair {pair + 1}/{pairs}",
-              file=sys.stderr)
+        print(f"ect_perf gate: measuring {len(suspects)} suspect(s) again, pair {pair + 1}/{pairs}", file=sys.stderr)
         run = run_asv(config, order, machine, selection(suspects), attributes={"rounds": 1})
         for side, commit in enumerate((base, head)):
             for key, measurement in run.rows(commit).items():
@@ -44,6 +51,10 @@ def measure_again(suspects: list[Comparison], base: str, head: str, pairs: int, 
         if len(before) < pairs or len(after) < pairs:
             out[row.key] = None
             continue
-        out[row.key] = Confirmation(tuple(before), tuple(after), worse_test(before, after, row.better, alpha),
-                                    detectable_change(before, pairs, alpha))
+        out[row.key] = Confirmation(
+            tuple(before),
+            tuple(after),
+            worse_test(before, after, row.better, alpha),
+            detectable_change(before, pairs, alpha),
+        )
     return out

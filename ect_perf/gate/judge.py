@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ect_perf.gate.policy import Policies, Policy, benchmark_of
 from ect_perf.gate.results import Measurement
-from ect_perf.gate.stats import Test, isnan, ratio
+from ect_perf.gate.stats import Test, ratio
 
 OK, REGRESSED, FAILED, NOTHING_MEASURED = 0, 1, 2, 3
 SCREEN_SHARE = 0.5  # a wall-clock move beyond this share of its factor is re-measured
@@ -54,16 +54,34 @@ class Comparison:
         return self.env, self.benchmark
 
 
-def judge_row(env: str, name: str, policy: Policy, before: Measurement, after: Measurement,
-              factor_override: float | None = None, unit: str = "") -> Comparison:
+def judge_row(
+    env: str,
+    name: str,
+    policy: Policy,
+    before: Measurement,
+    after: Measurement,
+    factor_override: float | None = None,
+    unit: str = "",
+) -> Comparison:
     """A row's verdict from one measurement of each revision; wall-clock moves come out "suspect"."""
     factor = policy.factor
     if factor_override is not None and policy.judge == "statistics":
         factor = factor_override
     verdict = missing_verdict(before, after) or change_verdict(policy, factor, before.value, after.value)
     ratio_ = None if verdict in ("failed", "fixed", "new", "skipped") else ratio(before.value, after.value)
-    return Comparison(name, env, unit, before.value, after.value, ratio_, verdict, policy.better,
-                      policy.judge, factor, policy.min_change)
+    return Comparison(
+        name,
+        env,
+        unit,
+        before.value,
+        after.value,
+        ratio_,
+        verdict,
+        policy.better,
+        policy.judge,
+        factor,
+        policy.min_change,
+    )
 
 
 def missing_verdict(before: Measurement, after: Measurement) -> str | None:
@@ -108,14 +126,23 @@ def worse(better: str, factor: float, a: float, b: float) -> bool:
     return bad_move > (factor - 1) * max(abs(a), abs(b))
 
 
-def compare(before: dict, after: dict, policies: Policies, units: dict[str, str],
-            factor_override: float | None = None) -> list[Comparison]:
+def compare(
+    before: dict, after: dict, policies: Policies, units: dict[str, str], factor_override: float | None = None
+) -> list[Comparison]:
     """Judge every (environment, row) of either revision; raises PolicyError for one without an entry."""
     rows = []
     for env, name in sorted(set(before) | set(after)):
-        rows.append(judge_row(env, name, policies.for_benchmark(name),
-                              before.get((env, name), MISSING), after.get((env, name), MISSING),
-                              factor_override, units.get(benchmark_of(name), "")))
+        rows.append(
+            judge_row(
+                env,
+                name,
+                policies.for_benchmark(name),
+                before.get((env, name), MISSING),
+                after.get((env, name), MISSING),
+                factor_override,
+                units.get(benchmark_of(name), ""),
+            )
+        )
     return rows
 
 
@@ -139,8 +166,12 @@ def confirmed(row: Comparison, confirmation: Confirmation | None) -> Comparison:
     test = confirmation.test
     beyond = test.estimate is not None and worse(row.better, screen_factor(row.factor), 1.0, test.estimate)
     if test.significant and beyond:
-        return replace(row, verdict="regressed", confirmation=confirmation,
-                       reason=f"reproduced: p = {test.p_value:.2g} < {test.alpha:.2g}, {_x(test.estimate)}")
+        return replace(
+            row,
+            verdict="regressed",
+            confirmation=confirmation,
+            reason=f"reproduced: p = {test.p_value:.2g} < {test.alpha:.2g}, {_x(test.estimate)}",
+        )
     why = f"p = {test.p_value:.2g} ≥ {test.alpha:.2g}" if not test.significant else f"only {_x(test.estimate)}"
     return replace(row, verdict="unchanged", confirmation=confirmation, reason=f"not reproduced: {why}")
 

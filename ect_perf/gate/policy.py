@@ -1,4 +1,4 @@
-"""How each benchmark is judged: the entries of `benchmarks/verdicts.json`, checked on load.
+"""How each benchmark is judged: the entries of `verdicts.json` (beside this module), checked on load.
 
 An entry names which way is better, the judge ("factor": a deterministic number, its ratio alone;
 "statistics": a wall-clock number, screened and then confirmed by measuring again), the change the
@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-VERDICTS_FILE = "verdicts.json"
+VERDICTS = Path(__file__).resolve().parent / "verdicts.json"
 BETTER = ("lower", "higher")
 JUDGES = ("statistics", "factor")
 ENTRY_KEYS = {"better", "judge", "factor", "min_change", "covered_by"}
@@ -41,17 +41,19 @@ class Policies:
         try:
             return self.entries[benchmark_of(row)]
         except KeyError:
-            raise PolicyError(f"benchmark {benchmark_of(row)} has no entry in {self.path}: add one "
-                              f'({{"better": ..., "judge": ..., "factor": ...}})') from None
+            raise PolicyError(
+                f"benchmark {benchmark_of(row)} has no entry in {self.path}: add one "
+                f'({{"better": ..., "judge": ..., "factor": ...}})'
+            ) from None
 
 
 def benchmark_of(row: str) -> str:
-    """"bench.C.track_x('server', 0)" -> "bench.C.track_x"."""
+    """ "bench.C.track_x('server', 0)" -> "bench.C.track_x"."""
     return row.split("(")[0]
 
 
-def load_policies(benchmark_dir: str | Path) -> Policies:
-    path = Path(benchmark_dir) / VERDICTS_FILE
+def load_policies(path: str | Path = VERDICTS) -> Policies:
+    path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -66,8 +68,13 @@ def load_policies(benchmark_dir: str | Path) -> Policies:
         problem = entry_problem(entry, entries)
         if problem:
             raise PolicyError(f"{path}: {name}: {problem}")
-        policies[name] = Policy(entry["better"], entry["judge"], float(entry["factor"]),
-                                float(entry.get("min_change", 0)), entry.get("covered_by"))
+        policies[name] = Policy(
+            entry["better"],
+            entry["judge"],
+            float(entry["factor"]),
+            float(entry.get("min_change", 0)),
+            entry.get("covered_by"),
+        )
     return Policies(path, policies)
 
 

@@ -9,11 +9,23 @@ from dataclasses import asdict
 from ect_perf.gate.judge import FAILED, NOTHING_MEASURED, OK, REGRESSED, Comparison, Report, screen_factor
 from ect_perf.gate.stats import FAMILY_ALPHA
 
-MARKS = {"regressed": "🔴 regressed", "improved": "🟢 improved", "unchanged": "unchanged",
-         "failed": "❌ failed", "fixed": "✅ fixed", "skipped": "skipped", "new": "🆕 new", "suspect": "suspect"}
+MARKS = {
+    "regressed": "🔴 regressed",
+    "improved": "🟢 improved",
+    "unchanged": "unchanged",
+    "failed": "❌ failed",
+    "fixed": "✅ fixed",
+    "skipped": "skipped",
+    "new": "🆕 new",
+    "suspect": "suspect",
+}
 ORDER = ["failed", "regressed", "suspect", "improved", "fixed", "new", "unchanged", "skipped"]
-VERDICT_TEXT = {OK: "no benchmark got worse", REGRESSED: "performance regressed",
-                FAILED: "a benchmark or build failed", NOTHING_MEASURED: "nothing was measured in both revisions"}
+VERDICT_TEXT = {
+    OK: "no benchmark got worse",
+    REGRESSED: "performance regressed",
+    FAILED: "a benchmark or build failed",
+    NOTHING_MEASURED: "nothing was measured in both revisions",
+}
 JUDGE_SHORT = {"statistics": "wall", "factor": "count"}
 HOW = (
     "**count** rows (instruction counts, deterministic): the ratio beyond the threshold counts. "
@@ -24,7 +36,8 @@ HOW = (
     f"process); it regresses only if that test is significant at {FAMILY_ALPHA:g} shared among the "
     "suspects (Bonferroni) and the change is still beyond half the threshold, or if its instruction count "
     "regressed too. **min**: a smaller absolute change "
-    "never counts. **improved (one run)**: a wall row better beyond its threshold in one run, not measured again. Entries: `benchmarks/verdicts.json`; the method: `docs/gate.md`."
+    "never counts. **improved (one run)**: a wall row better beyond its threshold in one run, not measured "
+    "again. Entries: `ect_perf/gate/verdicts.json`; the method: `docs/gate.md`."
 )
 
 
@@ -78,26 +91,36 @@ def _name(row: Comparison, envs: set[str]) -> str:
 def markdown(report: Report) -> str:
     code = report.code
     envs = {row.env for row in report.rows}
-    lines = [f"### Performance gate: {VERDICT_TEXT[code]}", "",
-             f"`{report.base}` → `{report.head}` (exit code {code}; the gate took {report.seconds / 60:.1f} min)", ""]
+    lines = [
+        f"### Performance gate: {VERDICT_TEXT[code]}",
+        "",
+        f"`{report.base}` → `{report.head}` (exit code {code}; the gate took {report.seconds / 60:.1f} min)",
+        "",
+    ]
     lines += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
     if report.factor_override is not None:
         lines += [f"`--factor {report.factor_override:g}` replaced the threshold of the wall rows.", ""]
-    lines += ["| Benchmark | Before | After | Ratio | Better | Judge | Threshold | Detects | Change |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| Benchmark | Before | After | Ratio | Better | Judge | Threshold | Detects | Change |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in sorted(report.rows, key=lambda r: (ORDER.index(r.verdict), r.env, r.benchmark)):
         ratio = "n/a" if row.ratio is None else f"{row.ratio:.3g}"
-        lines.append(f"| {_name(row, envs)} | {fmt(row.before, row.unit)} | {fmt(row.after, row.unit)} "
-                     f"| {ratio} | {row.better} | {JUDGE_SHORT[row.judge]} | {threshold(row)} | {detects(row)} "
-                     f"| {mark(row)} |")
+        lines.append(
+            f"| {_name(row, envs)} | {fmt(row.before, row.unit)} | {fmt(row.after, row.unit)} "
+            f"| {ratio} | {row.better} | {JUDGE_SHORT[row.judge]} | {threshold(row)} | {detects(row)} "
+            f"| {mark(row)} |"
+        )
     again = [row for row in report.rows if row.reason]
     if again:
         lines += ["", "**Measured again** (what each run read):", ""]
         for row in sorted(again, key=lambda r: (ORDER.index(r.verdict), r.benchmark)):
             lines.append(f"- {_name(row, envs)}: {MARKS[row.verdict]}, {row.reason}")
             if row.confirmation:
-                lines.append(f"  {_design(row.confirmation)}: BASE {_reads(row.confirmation.before, row.unit)}; "
-                             f"HEAD {_reads(row.confirmation.after, row.unit)}")
+                lines.append(
+                    f"  {_design(row.confirmation)}: BASE {_reads(row.confirmation.before, row.unit)}; "
+                    f"HEAD {_reads(row.confirmation.after, row.unit)}"
+                )
     lines += ["", HOW]
     return "\n".join(lines)
 
@@ -105,8 +128,10 @@ def markdown(report: Report) -> str:
 def _design(confirmation) -> str:
     if confirmation.design == "interleaved calls":
         ratios = ", ".join(f"{ratio:.3g}" for ratio in confirmation.ratios)
-        return (f"{len(confirmation.ratios)} blocks of both revisions' calls in turn (HEAD/BASE per block: "
-                f"{ratios}), each block's median")
+        return (
+            f"{len(confirmation.ratios)} blocks of both revisions' calls in turn (HEAD/BASE per block: "
+            f"{ratios}), each block's median"
+        )
     return f"{len(confirmation.before)} interleaved pairs of processes, each process's median"
 
 
@@ -123,10 +148,17 @@ def as_json(report: Report) -> str:
         data.update(before=clean(row.before), after=clean(row.after), threshold=threshold(row), detects=detects(row))
         return data
 
-    return json.dumps({
-        "base": report.base, "head": report.head, "exit_code": report.code,
-        "verdict": VERDICT_TEXT[report.code], "notes": report.notes,
-        "factor_override": report.factor_override, "seconds": round(report.seconds, 1),
-        "confirm_pairs": report.confirm_pairs,
-        "benchmarks": [row_json(row) for row in report.rows],
-    }, indent=2)
+    return json.dumps(
+        {
+            "base": report.base,
+            "head": report.head,
+            "exit_code": report.code,
+            "verdict": VERDICT_TEXT[report.code],
+            "notes": report.notes,
+            "factor_override": report.factor_override,
+            "seconds": round(report.seconds, 1),
+            "confirm_pairs": report.confirm_pairs,
+            "benchmarks": [row_json(row) for row in report.rows],
+        },
+        indent=2,
+    )

@@ -25,7 +25,8 @@ class ResultsError(ValueError):
 @dataclass(frozen=True)
 class Measurement:
     value: float | None  # None: failed; NaN: skipped
-    samples: tuple[float, ...] = ()
+    samples: tuple[float, ...] = ()  # with asv run --record-samples
+    repeat: int = 0  # how many samples asv's statistics were made of (0: none recorded)
 
     @property
     def failed(self) -> bool:
@@ -71,8 +72,15 @@ def read_result_file(path: Path) -> ResultFile:
         rows.update(unroll(name, record))
     env_vars = data.get("env_vars") or {}
     env = env_vars.get(DATABASE_VARIABLE) or data.get("env_name", "")
-    return ResultFile(data["commit_hash"], env, rows, env_vars, data.get("params") or {}, data.get("date") or 0,
-                      max((data.get("started_at") or {}).values(), default=0))
+    return ResultFile(
+        data["commit_hash"],
+        env,
+        rows,
+        env_vars,
+        data.get("params") or {},
+        data.get("date") or 0,
+        max((data.get("started_at") or {}).values(), default=0),
+    )
 
 
 def unroll(name: str, record: dict) -> dict[str, Measurement]:
@@ -83,10 +91,11 @@ def unroll(name: str, record: dict) -> dict[str, Measurement]:
     if not isinstance(values, list):  # a benchmark that failed before any combination ran
         values = [values] * len(combos)
     samples = record.get("samples") or [None] * len(combos)
+    repeats = record.get("stats_repeat") or [None] * len(combos)
     rows = {}
-    for combo, value, combo_samples in zip(combos, values, samples):
+    for combo, value, combo_samples, repeat in zip(combos, values, samples, repeats):
         label = f"{name}({', '.join(combo)})" if combo else name
-        rows[label] = Measurement(_number(value), tuple(float(s) for s in combo_samples or ()))
+        rows[label] = Measurement(_number(value), tuple(float(s) for s in combo_samples or ()), int(repeat or 0))
     return rows
 
 
@@ -106,9 +115,11 @@ def result_files(results_dir: Path, machine: str, commit: str = "") -> list[Resu
 
 def rows_by_env(results_dir: Path, machine: str, commit: str) -> dict[tuple[str, str], Measurement]:
     """{(environment, row name): measurement} of one commit: each database's environment apart."""
-    return {(result.env, name): measurement
-            for result in result_files(results_dir, machine, commit)
-            for name, measurement in result.rows.items()}
+    return {
+        (result.env, name): measurement
+        for result in result_files(results_dir, machine, commit)
+        for name, measurement in result.rows.items()
+    }
 
 
 def benchmark_units(results_dir: Path) -> dict[str, str]:
@@ -117,8 +128,9 @@ def benchmark_units(results_dir: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     data = json.loads(path.read_text())
-    return {name: (entry.get("unit") or "") for name, entry in data.items()
-            if isinstance(entry, dict) and "unit" in entry}
+    return {
+        name: (entry.get("unit") or "") for name, entry in data.items() if isinstance(entry, dict) and "unit" in entry
+    }
 
 
 def benchmark_rows(results_dir: Path) -> list[str]:

@@ -24,8 +24,11 @@ class BadRevision(ValueError):
 
 
 def rev_parse(repo: Path, rev: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise BadRevision(f"unknown revision {rev!r} in {repo}")
     return done.stdout.strip()
@@ -67,17 +70,29 @@ class Run:
         return rows_by_env(self.results_dir, self.machine, commit)
 
 
-def run_asv(config: Path, commits: list[str], machine: str, bench: str | None,
-            attributes: dict[str, int] | None = None) -> Run:
+def run_asv(
+    config: Path, commits: list[str], machine: str, bench: str | None, attributes: dict[str, int] | None = None
+) -> Run:
     """asv run of `commits` in that order (rounds interleaved between them), samples recorded.
     The log goes to stderr as it comes; the verdict is read from the exit code and the files."""
     results_dir = config.parent
     hashfile = results_dir / "commits.txt"
     hashfile.write_text("\n".join(dict.fromkeys(commits)) + "\n")  # BASE == HEAD: run once
-    command = [sys.executable, "-m", "asv", "--config", str(config), "run", "--machine", machine,
-               "--record-samples", "--interleave-rounds", "--show-stderr",
-               *(["--bench", bench] if bench else []),
-               *(arg for name, value in (attributes or {}).items() for arg in ("-a", f"{name}={value}")),
-               f"HASHFILE:{hashfile}"]
+    command = [
+        sys.executable,
+        "-m",
+        "asv",
+        "--config",
+        str(config),
+        "run",
+        "--machine",
+        machine,
+        "--record-samples",
+        "--interleave-rounds",
+        "--show-stderr",
+        *(["--bench", bench] if bench else []),
+        *(arg for name, value in (attributes or {}).items() for arg in ("-a", f"{name}={value}")),
+        f"HASHFILE:{hashfile}",
+    ]
     code = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.STDOUT).returncode
     return Run(code, results_dir, machine)

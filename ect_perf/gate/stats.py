@@ -91,8 +91,9 @@ def detectable_change(before: list[float], pairs: int, alpha: float) -> float | 
 def block_ratios(before: list[list[float]], after: list[list[float]]) -> list[float]:
     """Each block's median of its rounds' ratios HEAD/BASE (the two calls of a round made one after
     the other, so a drift of the machine's speed cancels in their ratio)."""
-    return [statistics.median(b / a for a, b in zip(base, head) if a > 0 and b > 0)
-            for base, head in zip(before, after)]
+    return [
+        statistics.median(b / a for a, b in zip(base, head) if a > 0 and b > 0) for base, head in zip(before, after)
+    ]
 
 
 def blocks_worse_test(ratios: list[float], better: str, alpha: float) -> Test:

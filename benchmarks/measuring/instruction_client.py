@@ -18,8 +18,8 @@ CALL_TIMEOUT = 120
 
 def main(target: str, call: str, calls: int) -> None:
     import grpc
-
     from recommended import batch_items, recommended_request  # run as a script: its folder is on sys.path
+
     from ect_service.v1 import workflow_pb2, workflow_pb2_grpc
 
     options = [("SingleThreadedUnaryStream", 1), ("grpc.max_receive_message_length", -1)]

@@ -41,6 +41,10 @@ class ServerStartError(RuntimeError):
 
 
 class ServerProcess:
+    # The folder whose `ect_service` every server started meanwhile runs, when not given one: the
+    # gate's interleaved confirmation sets it around a benchmark's own setup (interleaved.py).
+    serve_from: str | None = None
+
     def __init__(
         self,
         db_url: str,
@@ -61,6 +65,7 @@ class ServerProcess:
             self.args += ["--pool-size", str(pool_size)]
         self.args += ["--stop-on-stdin-eof", *extra_args]
         self.env = {**os.environ, **(env or {})}
+        source = source or self.serve_from
         # `python -m` puts its working directory first on sys.path: the source's folder, when given.
         self.cwd = source
         if source:

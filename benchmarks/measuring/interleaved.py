@@ -1,6 +1,7 @@
 """Two revisions' servers measured call by call in turn: the gate's confirmation of a wall-clock suspect.
 
-    python -m benchmarks.interleaved ROWS.json OUT.json --base SRC --head SRC [--blocks 8] [--rounds 8]
+    python -m benchmarks.measuring.interleaved ROWS.json OUT.json --base SRC --head SRC
+        [--blocks 8] [--rounds 8] [--seconds 60]
 
 On a shared machine the speed drifts by tens of percent within seconds, so two processes measured
 one after the other differ by more than a 10% change. Here both revisions' servers run at once
@@ -13,8 +14,10 @@ counts once. Only track_ benchmarks of ServerBenchmark classes can be measured s
 listed as unsupported, and the gate measures them again in pairs of processes instead.
 
 ROWS.json: a list of asv row names ("bench_latency.TimeToFirstItem.track_first_item_ms('p50')").
-OUT.json: {"rows": {row: {"base": [[value per round] per block], "head": [...]}}, "unsupported": [...],
-"failed": {row: error}}; a value is the median of the samples a call returned.
+OUT.json: {"rows": {row: {"base": [[value per round] per block], "head": [...], "rounds": N}},
+"unsupported": [...], "failed": {row: error}}; a value is the median of the samples a call returned.
+A block has as many rounds as let the row take about --seconds (from the first block's warm-up
+calls): a benchmark whose call takes seconds gets fewer rounds, never fewer than 2.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import json
 import os
 import statistics
 import sys
+import time
 import traceback
 
-from .common import ServerBenchmark
+from ..common import ServerBenchmark
+from .harness import ServerProcess
 
 
 def parse_row(row: str) -> tuple[str, str, str, tuple]:
@@ -57,22 +62,39 @@ def value(result) -> float:
     return float(result)
 
 
-def measure(row: str, sources: dict[str, str], blocks: int, rounds: int) -> dict[str, list[list[float]]]:
+def rounds_within(seconds: float, blocks: int, call_seconds: float, most: int) -> int:
+    """Rounds a block so that the row takes about `seconds` (two calls a round), between 2 and `most`."""
+    return max(2, min(most, int(seconds / (blocks * 2 * max(call_seconds, 1e-6)))))
+
+
+def measure(row: str, sources: dict[str, str], blocks: int, most_rounds: int, seconds: float) -> dict:
+    """{"base": [[value per round] per block], "head": [...], "rounds": rounds a block}: the rounds
+    are as many as fit the row's time (`seconds`, from the first block's warm-up calls), at most
+    `most_rounds`, at least 2."""
     module, cls_name, method, params = parse_row(row)
     cls = benchmark_class(module, cls_name)
     url = cls().setup_cache()
-    out: dict[str, list[list[float]]] = {side: [] for side in sources}
+    out: dict = {side: [] for side in sources}
+    rounds = None
     for block in range(blocks):
         sides = {}
         try:
             for side, source in sources.items():
                 bench = cls()
-                bench.server_source = source
-                bench.setup(url, *params)
+                ServerProcess.serve_from = source  # the benchmark's own setup starts this side's server
+                try:
+                    bench.setup(url, *params)
+                finally:
+                    ServerProcess.serve_from = None
                 sides[side] = bench
+            slowest = 0.0
             for side in sides:
                 out[side].append([])
+                start = time.perf_counter()
                 getattr(sides[side], method)(url, *params)  # a warm-up call, not kept
+                slowest = max(slowest, time.perf_counter() - start)
+            if rounds is None:
+                rounds = rounds_within(seconds, blocks, slowest, most_rounds)
             for turn in range(rounds):
                 order = list(sides) if (block + turn) % 2 == 0 else list(sides)[::-1]
                 for side in order:
@@ -80,17 +102,20 @@ def measure(row: str, sources: dict[str, str], blocks: int, rounds: int) -> dict
         finally:
             for bench in sides.values():
                 bench.teardown(url, *params)
+    out["rounds"] = rounds
     return out
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.interleaved")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.measuring.interleaved")
     parser.add_argument("rows", help="JSON list of asv row names")
     parser.add_argument("out", help="where to write the values")
     parser.add_argument("--base", required=True, help="folder holding BASE's ect_service")
     parser.add_argument("--head", required=True, help="folder holding HEAD's ect_service")
     parser.add_argument("--blocks", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=8, help="rounds a block at most")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="about how long a row may take: fewer rounds for slow benchmarks (at least 2)")
     args = parser.parse_args(argv)
     rows = json.loads(open(args.rows).read())
     result = {"rows": {}, "unsupported": [], "failed": {}}
@@ -99,9 +124,9 @@ def main(argv=None) -> int:
         if not supported(row):
             result["unsupported"].append(row)
             continue
-        print(f"benchmarks.interleaved: {row}", file=sys.stderr, flush=True)
+        print(f"benchmarks.measuring.interleaved: {row}", file=sys.stderr, flush=True)
         try:
-            result["rows"][row] = measure(row, sources, args.blocks, args.rounds)
+            result["rows"][row] = measure(row, sources, args.blocks, args.rounds, args.seconds)
         except Exception as exc:  # one row's failure must not lose the others'
             traceback.print_exc()
             result["failed"][row] = f"{type(exc).__name__}: {exc}"

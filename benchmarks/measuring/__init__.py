@@ -1,0 +1,10 @@
+"""The measuring apparatus the benchmarks run on, the same for every commit measured (asv takes the
+suite from the checkout, the service from the commit):
+
+- harness.py: a real server process of the commit's `ect_service` on loopback, stopped whatever
+  happens; probe/: its gc and tracemalloc counters, read on request;
+- recommended.py: which read is the commit's recommended streaming read;
+- counting.py and instruction_client.py: instruction counts under valgrind (the counted runs, the
+  busy-machine rule, the counted client);
+- interleaved.py: two revisions' servers side by side, their calls in turn (the gate's confirmation).
+"""
