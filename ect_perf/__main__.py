@@ -207,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_missing(command: str, config: str) -> bool:
+    """Say so in one line when the asv configuration is not there (run from elsewhere)."""
+    if Path(config).is_file():
+        return False
+    print(f"ect_perf {command}: {config} not found: run from the repository root or pass --config", file=sys.stderr)
+    return True
+
+
 def _factor(text: str) -> float:
     value = number(text)
     if value < 1:
@@ -306,8 +314,7 @@ def _targets(args) -> int:
 def _gate(args) -> int:
     from ect_perf.gate import BadRevision, PolicyError, gate
 
-    if not Path(args.config).is_file():
-        print(f"ect_perf gate: {args.config} not found: run from the repository root or pass --config", file=sys.stderr)
+    if _config_missing("gate", args.config):
         return 2
     try:
         return gate(
@@ -330,11 +337,7 @@ def _calibrate(args) -> int:
     from ect_perf.calibrate import CalibrationError, Options, as_json, calibrate, markdown, save_reports
     from ect_perf.gate import BadRevision, PolicyError
 
-    if not Path(args.config).is_file():
-        print(
-            f"ect_perf calibrate: {args.config} not found: run from the repository root or pass --config",
-            file=sys.stderr,
-        )
+    if _config_missing("calibrate", args.config):
         return 2
     options = Options(
         rev=args.rev,
@@ -388,11 +391,7 @@ def _measured(args) -> int:
     from ect_perf.measured import GitError, measured_commits, unmeasured
 
     config_path = Path(args.config)
-    if not config_path.is_file():
-        print(
-            f"ect_perf measured: {args.config} not found: run from the repository root or pass --config",
-            file=sys.stderr,
-        )
+    if _config_missing("measured", args.config):
         return 2
     root = config_path.resolve().parent
     try:
