@@ -1,4 +1,5 @@
-"""python -m ect_perf {machine,publish,targets,gate,calibrate,profile,measured} ...: see each command's --help."""
+"""python -m ect_perf COMMAND ...: machine, publish, targets, gate, calibrate, profile, explain,
+explain-steps, measured; see each command's --help."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ CALIBRATE_BENCH = {
     "instructions": r"\.StreamInstructions",
     "wall": r"\.StreamThroughput",
     "recommended-instructions": "RecommendedStreamInstructions",
+    "connection-instructions": "RecommendedStreamInstructions",
     "recommended-wall": "RecommendedStreamThroughput",
     "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
 }
@@ -27,6 +29,7 @@ CALIBRATE_MIN_DETECTION = {
     "instructions": 1.0,
     "wall": 0.8,
     "recommended-instructions": 1.0,
+    "connection-instructions": 1.0,
     "recommended-wall": 0.8,
     "first-item": 0.8,
 }
@@ -93,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="interleaved pairs of processes each suspect is measured again with (default: as "
         "many as the exact test needs for the number of suspects, at least 5)",
     )
+    gate.add_argument(
+        "--no-explain",
+        dest="explain",
+        action="store_false",
+        help="do not count the calls whose instruction counts moved again to say where their instructions went",
+    )
 
     calibrate = commands.add_parser(
         "calibrate",
@@ -132,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--recommended-instructions-percent",
         type=_positive_float,
         default=2.0,
-        help="CPU instructions added per item of the recommended read, %% (default: %(default)s)",
+        help="CPU instructions added per item of the recommended read, in its page "
+        "(recommended-instructions) and in the database connection layer (connection-instructions), "
+        "%% (default: %(default)s)",
     )
     calibrate.add_argument(
         "--wall-percent",
@@ -190,6 +201,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("--side", choices=["server", "client"], default="server", help="(default: %(default)s)")
     profile.add_argument("--top", type=positive_integer, default=25, help="functions to list (default: %(default)s)")
+
+    explain = commands.add_parser(
+        "explain",
+        help="where a call's instructions went between two revisions: by library, native function and "
+        "Python function, per item (callgrind)",
+        description="Count BASE's and HEAD's service as the instruction counts do, under callgrind, with "
+        "the asv environment's packages and this checkout's benchmarks, and natively with each Python "
+        "function's bytecodes counted; print the difference per item.",
+    )
+    explain.add_argument("base", help="the revision to compare against, e.g. origin/main")
+    explain.add_argument("head", nargs="?", default="HEAD", help="the revision explained (default: %(default)s)")
+    explain.add_argument(
+        "call",
+        nargs="?",
+        type=_calls,
+        default=None,
+        help="stream, buffered, unary or recommended, or several separated by commas (default: all)",
+    )
+    explain.add_argument("--side", choices=["server", "client", "both"], default="both", help="(default: %(default)s)")
+    explain.add_argument("--top", type=positive_integer, default=10, help="functions to list (default: %(default)s)")
+    explain.add_argument("--markdown", type=Path, help="also write the Markdown to this file")
+    explain.add_argument("--json", type=Path, help="write the explanation as JSON to this file")
+    explain.add_argument("--keep", type=Path, metavar="DIR", help="keep the runs' files (callgrind's, the counts) here")
+    explain.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
+
+    explain_steps = commands.add_parser(
+        "explain-steps",
+        help="explain each step of the instruction-count history beyond the gate's threshold that has no "
+        "explanation yet (docs/explanations/COMMIT.json and .md), for the site",
+    )
+    explain_steps.add_argument("--list", action="store_true", help="only list the steps and whether each is explained")
+    explain_steps.add_argument("--limit", type=positive_integer, help="explain at most this many commits, newest first")
+    explain_steps.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     measured = commands.add_parser(
         "measured",
@@ -327,6 +371,7 @@ def _gate(args) -> int:
             args.markdown,
             args.json,
             confirm_pairs=args.confirm_pairs,
+            explain=args.explain,
         )
     except (BadRevision, PolicyError) as exc:
         print(f"ect_perf gate: {exc}", file=sys.stderr)
@@ -386,6 +431,77 @@ def _profile(args) -> int:
     return 0
 
 
+def _calls(text: str) -> tuple[str, ...]:
+    calls = tuple(dict.fromkeys(call.strip() for call in text.split(",") if call.strip()))
+    unknown = [call for call in calls if call not in EXPLAIN_CALLS]
+    if not calls or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(EXPLAIN_CALLS)}")
+    return calls
+
+
+EXPLAIN_CALLS = ("stream", "buffered", "unary", "recommended")
+
+
+def _explain(args) -> int:
+    from ect_perf.explain import ExplainError, explain
+    from ect_perf.explain.render import as_json, markdown
+    from ect_perf.gate import BadRevision
+
+    if _config_missing("explain", args.config):
+        return 2
+    sides = ("server", "client") if args.side == "both" else (args.side,)
+    try:
+        explanation = explain(
+            Path(args.config), args.base, args.head, args.call or EXPLAIN_CALLS, sides, args.top, keep=args.keep
+        )
+    except (BadRevision, ExplainError, RuntimeError) as exc:
+        print(f"ect_perf explain: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(explanation)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    if args.json:
+        args.json.write_text(as_json(explanation) + "\n")
+    return 0
+
+
+def _explain_steps(args) -> int:
+    from ect_perf.explain import ExplainError, explain
+    from ect_perf.explain.render import as_json, markdown
+    from ect_perf.explain.steps import EXPLANATIONS, by_commit, explanation_path, load_explanation, steps
+    from ect_perf.gate.run_asv import load_config_json
+
+    if _config_missing("explain-steps", args.config):
+        return 2
+    config_path = Path(args.config)
+    root = config_path.resolve().parent
+    results_dir = root / load_config_json(config_path).get("results_dir", "results")
+    folder = root / EXPLANATIONS
+    grouped = by_commit(steps(root, results_dir))
+    waiting = [commit for commit in reversed(list(grouped)) if load_explanation(folder, commit) is None]
+    for commit, found in grouped.items():
+        state = "waiting" if commit in waiting else "explained"
+        for step in found:
+            change = f"{step.before:,.0f} -> {step.after:,.0f} ({step.ratio:.3f})"
+            print(f"{commit[:8]} {step.call} {step.side} {change} {state}")
+    if args.list:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    for commit in waiting[: args.limit]:
+        found = grouped[commit]
+        calls = tuple(dict.fromkeys(step.call for step in found))
+        sides = tuple(side for side in ("server", "client") if any(step.side == side for step in found))
+        try:
+            explanation = explain(config_path, found[0].previous, commit, calls, sides)
+        except (ExplainError, RuntimeError) as exc:
+            print(f"ect_perf explain-steps: {commit[:8]}: {exc}", file=sys.stderr)
+            return 2
+        explanation_path(folder, commit, ".md").write_text(markdown(explanation))
+        explanation_path(folder, commit, ".json").write_text(as_json(explanation) + "\n")
+    return 0
+
+
 def _measured(args) -> int:
     from ect_perf.gate.run_asv import load_config_json
     from ect_perf.measured import GitError, measured_commits, unmeasured
@@ -415,6 +531,8 @@ COMMANDS = {
     "gate": _gate,
     "calibrate": _calibrate,
     "profile": _profile,
+    "explain": _explain,
+    "explain-steps": _explain_steps,
     "measured": _measured,
 }
 

@@ -11,11 +11,14 @@ wraps two methods of the servicer class before grpc takes them); the messages st
   instructions              `user_item()` (GetUsersOnlineStream, GetUsersOnline) burns about P% more
                             CPU instructions per item (--instructions-percent): P% of the stream
                             server's count at REV, or at its newest counted ancestor;
-  wall                      `user_item()` sleeps every 100th item for W% (--wall-percent) of the time
+  wall                      `user_item()` busy-waits every 100th item W% (--wall-percent) of the time
                             the last 100 took: about W% more wall-clock time on any host, no CPU work;
   recommended-instructions  `user_columns_pages()`, each page of the recommended read (StreamUsersOnline
                             with columns), burns about R% (--recommended-instructions-percent) of that
                             read server's count at REV (or its newest counted ancestor) per row;
+  connection-instructions   the database connection layer (SQLite's driver: its cursors' fetchmany)
+                            burns R% of the recommended read's count per row it hands over, below
+                            the service's code;
   recommended-wall          `user_columns_pages()` waits, after each page, W% of the time since the
                             previous page (the first page: W% of its own read);
   first-item                GetUsersOnlineStream and StreamUsersOnline wait, before their first
@@ -63,13 +66,22 @@ from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
 from ect_perf.machine_file import detected, register, registered
 
-SCENARIOS = ("aa", "instructions", "wall", "recommended-instructions", "recommended-wall", "first-item")
+SCENARIOS = (
+    "aa",
+    "instructions",
+    "wall",
+    "recommended-instructions",
+    "connection-instructions",
+    "recommended-wall",
+    "first-item",
+)
 SERVICER = Path("ect_service") / "servicer.py"
 # What each scenario's patch redefines: a servicer without it cannot be calibrated on that scenario.
 REDEFINES = {
     "instructions": ("user_item",),
     "wall": ("user_item",),
     "recommended-instructions": ("user_columns_pages",),
+    "connection-instructions": (),  # it patches the database driver's module, not the servicer's code
     "recommended-wall": ("user_columns_pages",),
     "first-item": ("GetUsersOnlineStream", "StreamUsersOnline"),
 }
@@ -85,14 +97,18 @@ REDEFINES = {
 # (8 pages for 5,000 items: under 2 instructions an item), so only its loop turns are sized.
 STREAM_COUNT = "bench_instructions.StreamInstructions.track_instructions_per_item"
 RECOMMENDED_COUNT = "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item"
-COUNTS = {"instructions": STREAM_COUNT, "recommended-instructions": RECOMMENDED_COUNT}
+COUNTS = {
+    "instructions": STREAM_COUNT,
+    "recommended-instructions": RECOMMENDED_COUNT,
+    "connection-instructions": RECOMMENDED_COUNT,
+}
 WRAPPER_INSTRUCTIONS = 1_200
 LOOP_INSTRUCTIONS = 113
 # CPython keeps one object per int up to 256; a range beyond that makes an int object per turn, which
 # costs more than LOOP_INSTRUCTIONS. So the recommended read's loop runs in ranges of at most this.
 LOOP_RUN = 256
-SLEEP_EVERY = 100  # items between two sleeps of the wall scenario
-NEW_STREAM_GAP = 0.1  # seconds: a longer wait between two sleeps is a new stream, not a slow one
+SLEEP_EVERY = 100  # items between two waits of the wall scenario
+NEW_STREAM_GAP = 0.1  # seconds: a longer gap between two waits is a new stream, not a slow one
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
 # bench_instructions.py's call for each count (its CALLS), to count only those a selection runs.
 INSTRUCTION_COUNTS = {
@@ -107,6 +123,7 @@ INSTRUCTION_COUNTS = {
 SIZE_ROWS = {
     "instructions": r"\.StreamInstructions\.track_instructions_per_item\('server'\)",
     "recommended-instructions": r"\.RecommendedStreamInstructions\.track_instructions_per_item\('server'\)",
+    "connection-instructions": r"\.RecommendedStreamInstructions\.track_instructions_per_item\('server'\)",
     "wall": r"\.StreamThroughput\.track_items_per_second",
     "recommended-wall": r"\.RecommendedStreamThroughput\.track_items_per_second",
     "first-item": r"TimeToFirstItem\.track_first_item_ms\('p50'\)",
@@ -198,47 +215,47 @@ def user_item(row):
 """
 
 
-def _owed_sleep(percent: float) -> str:
-    """The wall-clock injections' sleep, at the point where one is due: `percent`% of the time since
-    the previous one, less what earlier sleeps overslept (time.sleep overshoots sleeps of a fraction
-    of a millisecond by about as much again); none after a gap of more than NEW_STREAM_GAP seconds,
-    a new stream."""
-    return f"""start = _calibration_time.perf_counter()
-elapsed = start - _calibration_since[0]
-if elapsed < {NEW_STREAM_GAP}:
-    _calibration_owed[0] += elapsed * {percent / 100:g}
-    if _calibration_owed[0] > 0:
-        _calibration_time.sleep(_calibration_owed[0])
-        _calibration_owed[0] -= _calibration_time.perf_counter() - start
-_calibration_since[0] = _calibration_time.perf_counter()"""
-
-
 def wall_patch(percent: float) -> str:
-    """Redefines user_item to block the server now and then: wall-clock time only. Every 100th item
-    it sleeps `percent`% of the time the last 100 items took, so it adds about `percent`% whatever
-    the host's speed (a fixed sleep sized for 50 µs per item added 20-25% on a host streaming at
-    30 µs per item). time.sleep overshoots short sleeps (0.3 ms asked, more slept: +10% asked read
-    +14-16%), so what it overslept is owed back from the next sleeps. A gap of more than
-    NEW_STREAM_GAP seconds is a new stream: no sleep."""
+    """Redefines user_item to hold the server now and then: wall-clock time, no work that an
+    instruction count of the selection sees. Every 100th item it busy-waits `percent`% of the time
+    the last 100 items took (the waits excluded), so it adds about `percent`% whatever the host's
+    speed. A busy-wait, not time.sleep: these waits are a fraction of a millisecond, which
+    time.sleep overshoots by about as much again. A gap of more than NEW_STREAM_GAP seconds is a
+    new stream: no wait."""
     return f"""
 
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item, no CPU work: every
-# {SLEEP_EVERY}th item, sleep {percent:g}% of the time the last {SLEEP_EVERY} items took, less what
-# earlier sleeps overslept.
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item: every {SLEEP_EVERY}th item,
+# wait {percent:g}% of the time the last {SLEEP_EVERY} items took.
 import itertools as _calibration_itertools
 import time as _calibration_time
 
 _calibration_user_item = user_item
 _calibration_items = _calibration_itertools.count(1)
 _calibration_since = [_calibration_time.perf_counter()]
-_calibration_owed = [0.0]
+
+
+{_busy_wait()}
 
 
 def user_item(row):
     if next(_calibration_items) % {SLEEP_EVERY} == 0:
-{textwrap.indent(_owed_sleep(percent), " " * 8)}
+        now = _calibration_time.perf_counter()
+        elapsed = now - _calibration_since[0]
+        if elapsed < {NEW_STREAM_GAP}:
+            _calibration_wait_until(now + elapsed * {percent / 100:g})
+        _calibration_since[0] = _calibration_time.perf_counter()
     return _calibration_user_item(row)
 """
+
+
+def _turns_loop(indent: str) -> str:
+    """The empty loop turns of the recommended read's injections (`turns` of them), in ranges of at
+    most LOOP_RUN (CPython's cached ints)."""
+    return textwrap.indent(
+        f"for _ in range(turns // {LOOP_RUN}):\n    for _ in range({LOOP_RUN}):\n        pass\n"
+        f"for _ in range(turns % {LOOP_RUN}):\n    pass",
+        indent,
+    )
 
 
 def recommended_instructions_patch(percent: float, per_item: float) -> str:
@@ -258,12 +275,49 @@ _calibration_user_columns_pages = user_columns_pages
 def user_columns_pages(engine, after_id, size, per_message):
     page = _calibration_user_columns_pages(engine, after_id, size, per_message)
     turns = int(page[2] * {per_row!r} + 0.5)
-    for _ in range(turns // {LOOP_RUN}):
-        for _ in range({LOOP_RUN}):
-            pass
-    for _ in range(turns % {LOOP_RUN}):
-        pass
+{_turns_loop("    ")}
     return page
+"""
+
+
+def connection_instructions_patch(percent: float, per_item: float) -> str:
+    """Adds the work to the database connection layer, below every query of the service: the
+    sqlite3 module's connections become a subclass whose cursors' fetchmany (the driver call that
+    hands over the rows, ROWS_PER_FETCH at a time) runs empty loop turns for each row it returns
+    (turns_per_row, sized like recommended_instructions_patch). SQLAlchemy's SQLite dialect calls
+    sqlite3.dbapi2.connect when the pool opens a connection, after the servicer's module is
+    imported; sqlite3.connect is the same function, replaced too."""
+    per_row = turns_per_row(percent, per_item)
+    return f"""
+
+# ect_perf calibrate: about {percent:g}% more CPU instructions per item of the recommended read, in the
+# database connection layer ({per_row:.4g} empty loop turns per row the driver hands over).
+import sqlite3 as _calibration_sqlite3
+import sqlite3.dbapi2 as _calibration_dbapi2
+
+
+class _CalibrationCursor(_calibration_sqlite3.Cursor):
+    def fetchmany(self, *args, **kwargs):
+        rows = super().fetchmany(*args, **kwargs)
+        turns = int(len(rows) * {per_row!r} + 0.5)
+{_turns_loop("        ")}
+        return rows
+
+
+class _CalibrationConnection(_calibration_sqlite3.Connection):
+    def cursor(self, factory=_CalibrationCursor):
+        return super().cursor(factory)
+
+
+_calibration_connect = _calibration_sqlite3.connect
+
+
+def _calibration_connect_with_cursors(*args, **kwargs):
+    kwargs.setdefault("factory", _CalibrationConnection)
+    return _calibration_connect(*args, **kwargs)
+
+
+_calibration_sqlite3.connect = _calibration_dbapi2.connect = _calibration_connect_with_cursors
 """
 
 
@@ -386,6 +440,7 @@ class Options:
             "instructions": r"\.StreamInstructions",
             "wall": r"\.StreamThroughput",
             "recommended-instructions": "RecommendedStreamInstructions",
+            "connection-instructions": "RecommendedStreamInstructions",
             "recommended-wall": "RecommendedStreamThroughput",
             "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
         }
@@ -400,6 +455,7 @@ class Options:
             "instructions": 1.0,
             "wall": 0.8,
             "recommended-instructions": 1.0,
+            "connection-instructions": 1.0,
             "recommended-wall": 0.8,
             "first-item": 0.8,
         }
@@ -414,16 +470,15 @@ class Options:
     def turns(self) -> int:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
 
-    def turns_per_row(self) -> float:
-        return turns_per_row(
-            self.recommended_instructions_percent, self.references["recommended-instructions"].per_item
-        )
+    def turns_per_row(self, scenario: str = "recommended-instructions") -> float:
+        return turns_per_row(self.recommended_instructions_percent, self.references[scenario].per_item)
 
     def percent(self, scenario: str) -> float | None:
         """The size the scenario asks for, in %; None for aa."""
         return {
             "instructions": self.instructions_percent,
             "recommended-instructions": self.recommended_instructions_percent,
+            "connection-instructions": self.recommended_instructions_percent,
             "wall": self.wall_percent,
             "recommended-wall": self.wall_percent,
             "first-item": self.first_item_percent,
@@ -434,6 +489,10 @@ class Options:
             return instructions_patch(self.instructions_percent, self.references[scenario].per_item)
         if scenario == "recommended-instructions":
             return recommended_instructions_patch(
+                self.recommended_instructions_percent, self.references[scenario].per_item
+            )
+        if scenario == "connection-instructions":
+            return connection_instructions_patch(
                 self.recommended_instructions_percent, self.references[scenario].per_item
             )
         if scenario == "wall":
@@ -457,8 +516,14 @@ class Options:
                 f"+{percent:g}% instructions/item of the recommended read ({self.turns_per_row():.3g} "
                 f"loop turns a row; {reference.per_item:,.0f} counted at {reference.commit[:8]})"
             )
+        if scenario == "connection-instructions":
+            return (
+                f"+{percent:g}% instructions/item of the recommended read in the database connection layer "
+                f"({self.turns_per_row(scenario):.3g} loop turns a row fetched; {reference.per_item:,.0f} counted "
+                f"at {reference.commit[:8]})"
+            )
         if scenario == "wall":
-            return f"+{percent:g}% wall time (sleeps {percent:g}% of each {SLEEP_EVERY} items' time)"
+            return f"+{percent:g}% wall time (waits {percent:g}% of each {SLEEP_EVERY} items' time)"
         if scenario == "recommended-wall":
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
@@ -475,6 +540,23 @@ class Options:
             return None
         percent = self.percent(scenario)
         return percent * (1 - SIZE_TOLERANCE), percent * (1 + SIZE_TOLERANCE)
+
+
+# The function each instruction injection adds its work to: the gate's explanation must name it first.
+NAMED_FIRST = {
+    "instructions": "user_item",
+    "recommended-instructions": "user_columns_pages",
+    "connection-instructions": "_CalibrationCursor.fetchmany",
+}
+
+
+def named_first(report: Report, function: str) -> bool:
+    """Whether the gate's explanation named `function` first on the server side (where the work was
+    added)."""
+    explanation = report.explanation
+    if explanation is None:
+        return False
+    return any(change.side == "server" and change.first.get("function") == function for change in explanation.changes)
 
 
 def slowdown(row: Comparison) -> float | None:
@@ -502,12 +584,16 @@ class Tally:
     ratios: dict[str, list[float]] = field(default_factory=dict)
     slowdowns: dict[str, list[float]] = field(default_factory=dict)  # the size rows'
     reports: list[Report] = field(default_factory=list)  # each gate run's, in order
+    named: list[bool] = field(default_factory=list)  # NAMED_FIRST's: each detection's explanation named it first
 
     def add(self, report: Report) -> None:
         self.reports.append(report)
         self.codes.append(report.code)
         regressed = any(row.verdict == "regressed" and self.selects(row.benchmark) for row in report.rows)
-        self.hits += int(report.code == 1 and (regressed or not self.injected))
+        hit = report.code == 1 and (regressed or not self.injected)
+        self.hits += int(hit)
+        if hit and self.scenario in NAMED_FIRST:  # a run that caught nothing has nothing explained
+            self.named.append(named_first(report, NAMED_FIRST[self.scenario]))
         for row in report.rows:
             if row.ratio is not None:
                 self.ratios.setdefault(row.benchmark, []).append(row.ratio)
@@ -544,10 +630,12 @@ class Calibration:
     tallies: list[Tally]
 
     def passed(self, tally: Tally) -> bool:
-        """An injected scenario: caught often enough (a run that erred caught nothing). A/A: at most
-        max_false_alarms runs exited 1 and every other run exited 0."""
+        """An injected scenario: caught often enough (a run that erred caught nothing) and, where it
+        adds instructions, the injected function named first by every run's explanation. A/A: at
+        most max_false_alarms runs exited 1 and every other run exited 0."""
         if tally.injected:
-            return tally.hits >= self.options.min_detection[tally.scenario] * len(tally.codes)
+            caught = tally.hits >= self.options.min_detection[tally.scenario] * len(tally.codes)
+            return caught and all(tally.named)
         return tally.hits <= self.options.max_false_alarms and not tally.errors
 
     def goal(self, tally: Tally) -> str:
@@ -813,9 +901,23 @@ def markdown(calibration: Calibration) -> str:
         "items/s inverted. A wall-clock injection is sized at run time from the time it slows, so its "
         f"measured size should lie within ±{SIZE_TOLERANCE:.0%} of what it asked (8-12% for 10%); outside "
         "that, its detection rate is that of another size.",
+        *_named_lines(calibration.tallies),
         *_ratios_table(calibration.tallies),
     ]
     return "\n".join(lines)
+
+
+def _named_lines(tallies: list[Tally]) -> list[str]:
+    named = [tally for tally in tallies if tally.scenario in NAMED_FIRST and tally.named]
+    if not named:
+        return []
+    lines = ["", "The gate's explanation (where the instructions went) named the injected function first:", ""]
+    lines += [
+        f"- {tally.scenario}: `{NAMED_FIRST[tally.scenario]}` in {sum(tally.named)} of the {len(tally.named)} "
+        "runs that caught it"
+        for tally in named
+    ]
+    return lines
 
 
 def _size_json(calibration: Calibration, tally: Tally) -> dict:
@@ -852,8 +954,13 @@ def _injected_json(options: Options) -> dict:
             if recommended
             else {}
         ),
+        **(
+            {"connection_turns_per_row": options.turns_per_row("connection-instructions")}
+            if "connection-instructions" in options.references
+            else {}
+        ),
         "wall_percent": options.wall_percent,
-        "sleep_every_items": SLEEP_EVERY,
+        "wait_every_items": SLEEP_EVERY,
         "first_item_percent": options.first_item_percent,
         "first_item_p50_ms_at_rev": options.first_item_ms,
     }
@@ -883,6 +990,11 @@ def as_json(calibration: Calibration) -> str:
                     "goal": calibration.goal(tally),
                     "passed": calibration.passed(tally),
                     **({"size": _size_json(calibration, tally)} if tally.injected else {}),
+                    **(
+                        {"named_first": {"function": NAMED_FIRST[tally.scenario], "runs": tally.named}}
+                        if tally.scenario in NAMED_FIRST
+                        else {}
+                    ),
                     "median_ratios": tally.medians(),
                     "gate_minutes": [round(report.seconds / 60, 1) for report in tally.reports],
                 }

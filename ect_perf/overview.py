@@ -17,7 +17,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from ect_perf import INSTRUCTIONS_MACHINE
+from ect_perf import INSTRUCTIONS_MACHINE, step_pages
 from ect_perf.asv_results import NoResults, load_config, newest_result
 from ect_perf.hosts import WALL_CLOCK_PREFIX
 from ect_perf.targets import TARGETS, TargetsError, evaluate, load_targets
@@ -44,7 +44,12 @@ def series_kind(name: str, unit: str) -> str:
 def write(html_dir: Path, config_path: str) -> Path:
     config = load_config(config_path)
     root = Path(config_path).resolve().parent
-    sections = [_targets(config, config_path), _calibration(root / CALIBRATION.parent), _series(config)]
+    sections = [
+        _targets(config, config_path),
+        _calibration(root / CALIBRATION.parent),
+        step_pages.write(html_dir, root, Path(config.results_dir), _document),
+        _series(config),
+    ]
     page = html_dir / PAGE
     page.write_text(_document("\n".join(sections)))
     _link_from_index(html_dir / "index.html")
@@ -146,15 +151,17 @@ def _table(header, rows, status_column: int | None = None) -> str:
     return f'<table class="table table-condensed"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _document(body: str) -> str:
+def _document(body: str, title: str = "overview", prefix: str = "") -> str:
+    """A page of the site; `prefix` leads from its folder to the site's top ("../" for steps/)."""
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>ect-service: overview</title>
-<link rel="shortcut icon" href="swallow.ico">
-<link rel="stylesheet" href="vendor/bootstrap/dist/css/bootstrap.min.css">
+<html><head><meta charset="utf-8"><title>ect-service: {escape(title)}</title>
+<link rel="shortcut icon" href="{prefix}swallow.ico">
+<link rel="stylesheet" href="{prefix}vendor/bootstrap/dist/css/bootstrap.min.css">
 <style>body {{ padding: 1em 2em; }} .status-pass {{ color: #2a7d2a; }} .status-fail {{ color: #b02020; }}
 .status-missing {{ color: #a06000; }}</style></head>
-<body><h1>ect-service performance: overview</h1>
-<p><a href="index.html">All benchmarks (asv)</a> · <a href="regressions.html">Regressions</a></p>
+<body><h1>ect-service performance: {escape(title)}</h1>
+<p><a href="{prefix}overview.html">Overview</a> · <a href="{prefix}index.html">All benchmarks (asv)</a> ·
+<a href="{prefix}regressions.html">Regressions</a></p>
 {body}
 </body></html>
 """

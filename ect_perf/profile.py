@@ -10,11 +10,12 @@ function executes itself, without its callees).
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from ect_perf.callgrind import self_costs
 
 
 class ProfileError(RuntimeError):
@@ -29,50 +30,6 @@ class Profile:
     per_item: float  # instructions per item, the whole process
     by_library: list[tuple[str, float]]  # (library, instructions per item), costliest first
     by_function: list[tuple[str, str, float]]  # (library, function, instructions per item)
-
-
-_RECURSION = re.compile(r"'\d+$")
-_NAMED = re.compile(r"^\((\d+)\)(?: (.*))?$")  # callgrind's name compression: "(id) name" or "(id)"
-# Name keys and the table each shares: a call's target (cob, cfn, cfi) names from the same tables.
-_KINDS = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn", **dict.fromkeys(("fl", "fi", "fe", "cfi", "cfl"), "fl")}
-
-
-def self_costs(out_file: Path) -> Counter:
-    """{(library, function): instructions} from a callgrind output file with one event (Ir): each
-    function's own instructions. A cost line right after `calls=` is the callee's inclusive cost,
-    charged to the call, so it is skipped."""
-    names: dict[str, dict[str, str]] = {"ob": {}, "fn": {}, "fl": {}}
-    costs: Counter = Counter()
-    library = function = ""
-    after_call = False
-    with open(out_file) as lines:
-        for line in lines:
-            if not line or line[0] == "\n":
-                continue
-            if line[0].isdigit() or line[0] in "+-*":
-                if after_call:
-                    after_call = False
-                else:
-                    costs[(library, function)] += int(line.split()[-1])
-                continue
-            key, equals, value = line.rstrip("\n").partition("=")
-            if key == "calls":
-                after_call = True
-                continue
-            kind = _KINDS.get(key)
-            if kind is None or not equals:  # header lines and what else is not a name
-                continue
-            match = _NAMED.match(value)
-            if match:
-                number, name = match.groups()
-                if name is not None:
-                    names[kind][number] = name
-                value = names[kind].get(number, value)
-            if key == "ob":
-                library = value
-            elif key == "fn":
-                function = _RECURSION.sub("", value)  # eval'2 (a recursion level) is eval
-    return costs
 
 
 def profile(call: str, calls: int | None, side: str, top: int) -> Profile:

@@ -160,23 +160,49 @@ def test_instructions_patch_returns_the_same_message(tmp_path):
     assert f"range({loop_iterations(5, 121_500)})" in (tmp_path / "calibration_instructions_servicer.py").read_text()
 
 
-class FakeClock:
-    """A clock the test advances; sleep() advances it by what was asked plus an overshoot, as
-    time.sleep does for short sleeps."""
+def test_connection_instructions_patch_adds_turns_per_row_the_driver_hands_over(tmp_path):
+    """Below the service: every connection SQLAlchemy's SQLite dialect opens gets cursors whose
+    fetchmany runs page_turns for the rows it returns, and returns them unchanged."""
+    import sqlite3
 
-    def __init__(self, overshoot: float) -> None:
-        self.now, self.overshoot, self.slept = 0.0, overshoot, 0.0
+    from sqlalchemy import create_engine
+
+    originals = sqlite3.connect, sqlite3.dbapi2.connect
+    try:
+        module = patched_servicer(
+            tmp_path, calibrate.connection_instructions_patch(2, 11_700), "calibration_connection", ()
+        )
+        ranges = []
+        module.range = lambda *args: ranges.append(args) or range(*args)
+        engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+        connection = engine.raw_connection()
+        cursor = connection.cursor()
+        assert isinstance(cursor, module._CalibrationCursor)
+        cursor.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) SELECT i FROM n")
+        rows = cursor.fetchmany(64)
+        assert rows == [(i,) for i in range(1, 65)]
+        outer, *inner = ranges
+        assert sum(args[0] for args in inner) == page_turns(64, turns_per_row(2, 11_700))
+        connection.close()
+        engine.dispose()
+    finally:
+        sqlite3.connect, sqlite3.dbapi2.connect = originals
+
+
+class BusyClock:
+    """A clock the test sets; each reading advances it by a tenth of a microsecond, as a busy-wait
+    reading the real clock would see it move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
 
     def perf_counter(self) -> float:
+        self.now += 1e-7
         return self.now
 
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds + self.overshoot
-        self.slept += seconds + self.overshoot
 
-
-def stream(module, clock: FakeClock, items: int, seconds_per_item: float) -> float:
-    """The time `items` take without the sleeps."""
+def item_stream(module, clock: BusyClock, items: int, seconds_per_item: float) -> float:
+    """The time `items` take without the waits."""
     for _ in range(items):
         clock.now += seconds_per_item
         assert module.user_item(ROW) == servicer.user_item(ROW)
@@ -184,23 +210,22 @@ def stream(module, clock: FakeClock, items: int, seconds_per_item: float) -> flo
 
 
 @pytest.mark.parametrize("percent", [10, 20])
-@pytest.mark.parametrize("overshoot", [0.0, 50e-6])
-def test_wall_patch_adds_the_percentage_of_the_items_own_time(tmp_path, percent, overshoot):
-    """At 30 µs per item, 10% is 0.3 ms per 100 items; a sleep that overshoots by 50 µs would add
-    17%, so the overshoot is owed back."""
-    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}_{int(overshoot * 1e6)}")
-    clock = module._calibration_time = FakeClock(overshoot)
+def test_wall_patch_adds_the_percentage_of_the_items_own_time(tmp_path, percent):
+    """At 30 µs per item, 10% is 0.3 ms per 100 items, waited out on the clock (no sleep to overshoot)."""
+    module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}")
+    clock = module._calibration_time = BusyClock()
     module._calibration_since[0] = 0.0
-    busy = stream(module, clock, 10_000, 30e-6)
-    assert clock.slept == pytest.approx(busy * percent / 100, abs=overshoot + 1e-9)
+    busy = item_stream(module, clock, 10_000, 30e-6)
+    waited = clock.now - busy
+    assert waited == pytest.approx(busy * percent / 100, rel=0.01)
 
 
-def test_wall_patch_does_not_sleep_after_a_pause_between_streams(tmp_path):
+def test_wall_patch_does_not_wait_after_a_pause_between_streams(tmp_path):
     module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_gap")
-    clock = module._calibration_time = FakeClock(0.0)
+    clock = module._calibration_time = BusyClock()
     module._calibration_since[0] = 0.0
-    stream(module, clock, 300, 0.01)  # 100 items take 1 s: each 100th item starts a new stream
-    assert clock.slept == 0
+    busy = item_stream(module, clock, 300, 0.01)  # 100 items take 1 s: each 100th item starts a new stream
+    assert clock.now - busy < 1e-3  # the clock's own readings only
 
 
 def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turns(tmp_path, engine):
@@ -225,18 +250,6 @@ def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turn
         assert max(args[0] for args in ranges) <= calibrate.LOOP_RUN and len(inner) == outer[0] + 1
         after_id = last
     assert rows == 8  # the last page: 300 online users = 4 + 32 + 256 + 8
-
-
-class BusyClock:
-    """A clock the test sets; each reading advances it by a tenth of a microsecond, as a busy-wait
-    reading the real clock would see it move."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        self.now += 1e-7
-        return self.now
 
 
 def page_stream(module, clock: BusyClock, pages: int, seconds_per_page: float, gap: float = 0.0) -> float:
@@ -413,7 +426,7 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
         assert git(clone, "rev-parse", f"{commit}^") == rev, name
         assert git(clone, "diff", "--name-only", rev, commit) == ("" if name == "aa" else "ect_service/servicer.py")
     assert "time.sleep" not in git(clone, "show", f"{commits['instructions']}:ect_service/servicer.py")
-    assert "_calibration_time.sleep" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
+    assert "_calibration_wait_until(" in git(clone, "show", f"{commits['wall']}:ect_service/servicer.py")
     assert "_calibration_wait_until(ready" in git(
         clone, "show", f"{commits['recommended-wall']}:ect_service/servicer.py"
     )
@@ -427,7 +440,8 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
         (["--runs", "0"], "--runs: must be at least 1"),
         (
             ["--scenarios", "aa,bogus"],
-            "--scenarios: choose from aa, instructions, wall, recommended-instructions, recommended-wall, first-item",
+            "--scenarios: choose from aa, instructions, wall, recommended-instructions, connection-instructions, "
+            "recommended-wall, first-item",
         ),
         (["--min-detection-wall", "1.5"], "--min-detection-wall: must be between 0 and 1"),
         (["--min-detection-first-item", "-1"], "--min-detection-first-item: must be between 0 and 1"),
@@ -520,6 +534,17 @@ def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0, *rows
     return Report("rev", "commit", code, [gate_row(ratio, verdict), *rows])
 
 
+def explanation_naming(function: str, side: str = "server"):
+    """The gate's explanation of a count that moved, naming the Python function `function` first."""
+    from ect_perf.explain import Explanation
+    from ect_perf.explain.compare import Side, compare_side
+
+    lib, key = "/usr/lib/libpython3.11.so.1.0", ("ect_service/servicer.py", function)
+    before = Side(5_000, 100.0, {(lib, "_PyEval_EvalFrameDefault"): 100.0}, {}, {key: (1.0, 10.0)})
+    after = Side(5_000, 105.0, {(lib, "_PyEval_EvalFrameDefault"): 105.0}, {}, {key: (1.0, 12.0)})
+    return Explanation("a" * 40, "b" * 40, [compare_side("stream", side, before, after, top=5)], 1.0, [])
+
+
 @pytest.mark.parametrize("preset, calls", [(None, "stream,buffered,unary,recommended"), ("unary", "unary")])
 def test_aa_runs_the_gate_on_every_benchmark(monkeypatch, preset, calls):
     """No --bench, and every call counted (unless the environment says which)."""
@@ -574,6 +599,22 @@ def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypat
     assert "in progress" not in reports[-1][0] and json.loads(calibrate.as_json(calibration))["complete"]
 
 
+def test_an_instruction_injection_passes_only_when_its_function_is_named_first():
+    """Caught every time, but one run's explanation named another function first: not passed."""
+    result = calibration([0, 0], [(1, "regressed", 1.05)] * 2)
+    assert result.code == 0 and result.tallies[1].named == [True, True]
+    other = gate_report(1, "regressed", 1.05)
+    other.explanation = explanation_naming("user_batch")
+    result.tallies[1].add(other)
+    assert result.tallies[1].named == [True, True, False] and not result.passed(result.tallies[1])
+    client_only = gate_report(1, "regressed", 1.05)
+    client_only.explanation = explanation_naming("user_item", side="client")
+    assert not calibrate.named_first(client_only, "user_item")
+    assert "- instructions: `user_item` in 2 of the 3 runs that caught it" in calibrate.markdown(result)
+    named = json.loads(calibrate.as_json(result))["scenarios"][1]["named_first"]
+    assert named == {"function": "user_item", "runs": [True, True, False]}
+
+
 def test_a_tally_without_a_selection_counts_any_regressed_row():
     elsewhere = gate_row(1.3, "regressed", "bench_memory.GcPressure.track_gc_collections")
     anything = calibrate.Tally("recommended-wall", None, injected=True)
@@ -593,7 +634,9 @@ def calibration(aa_codes, instructions_runs, **options):
         "instructions", r"\.StreamInstructions", injected=True, size_rows=calibrate.SIZE_ROWS["instructions"]
     )
     for code, verdict, ratio in instructions_runs:
-        injected.add(gate_report(code, verdict, ratio))
+        report = gate_report(code, verdict, ratio)
+        report.explanation = explanation_naming("user_item") if verdict == "regressed" else None
+        injected.add(report)
     opts = Options(
         runs=len(aa_codes),
         scenarios=("aa", "instructions"),

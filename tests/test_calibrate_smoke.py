@@ -4,8 +4,8 @@ HEAD and two commits on top of it, in a temporary clone; deselect with `-m "not 
 One A/A run must pass the gate (exit 0) on a selection with the stream's instruction count and one
 wall-clock benchmark of each kind: throughput (RecommendedStreamThroughput), first item
 (RecommendedTimeToFirstItem) and server processes (WorkerProcesses); and one run with +5% CPU
-instructions per streamed item must be caught (exit 1, StreamInstructions regressed). The command it
-runs:
+instructions per streamed item must be caught (exit 1, StreamInstructions regressed), the gate's
+explanation naming `user_item` first. The command it runs:
 
     .venv/bin/python -m ect_perf calibrate HEAD --runs 1 --scenarios aa,instructions \
         --aa-bench '\\.StreamInstructions|RecommendedStreamThroughput|RecommendedTimeToFirstItem|WorkerProcesses' \
@@ -65,5 +65,6 @@ def test_one_aa_run_passes_and_one_injected_run_is_caught(tmp_path):
     assert scenarios["instructions"]["exit_codes"] == [1], result.stdout
     assert scenarios["instructions"]["detected"] == 1, result.stdout  # with StreamInstructions regressed
     assert scenarios["instructions"]["size"]["measured_percent"], result.stdout
+    assert scenarios["instructions"]["named_first"] == {"function": "user_item", "runs": [True]}, result.stdout
     assert result.returncode == report["exit_code"] == 0, result.stdout
     assert "| aa | nothing (A/A) |" in result.stdout and "detected 1/1" in result.stdout

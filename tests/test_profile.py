@@ -10,49 +10,10 @@ import pytest
 
 from benchmarks.measuring.counting import CALLS
 from ect_perf.__main__ import build_parser
-from ect_perf.profile import profile, self_costs
+from ect_perf.profile import profile
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-
-# callgrind's format as valgrind 3.19 writes it: names compressed to "(id)" after their first use,
-# a call's target (cfn) named from the same table as functions, each call's inclusive cost on the
-# line after `calls=` (the callee's, not the caller's own), and a recursion level as a suffix ('2).
-CALLGRIND_OUT = """\
-version: 1
-creator: callgrind-3.19.0
-events: Ir
-summary: 1116
-
-ob=(1) /lib/libpython.so
-fl=(1) ceval.c
-fn=(1) eval
-10 100
-cob=(2) /lib/libsqlite3.so
-cfi=(2) ???
-cfn=(2) sqlite3_step
-calls=3 0
-12 1000
-+1 10
-ob=(2)
-fl=(2)
-fn=(2)
-0 1000
-ob=(1)
-fl=(1)
-fn=(1)
-* 1
-fn=(3) eval'2
-0 5
-"""
-
-
-def test_self_costs_charge_each_function_its_own_instructions(tmp_path):
-    out = tmp_path / "callgrind.out"
-    out.write_text(CALLGRIND_OUT)
-    costs = self_costs(out)
-    assert costs == {("/lib/libpython.so", "eval"): 116, ("/lib/libsqlite3.so", "sqlite3_step"): 1000}
-    assert sum(costs.values()) == 1116  # the file's summary
 
 
 def test_the_command_offers_exactly_the_counted_calls():

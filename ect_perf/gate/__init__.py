@@ -8,7 +8,9 @@
    numbers by their ratio; a wall-clock move the bad way is only a suspect.
 3. The suspects are measured again in interleaved pairs of processes and regress only when the
    change reproduces (confirm.py, stats.py).
-4. The report: Markdown for the pull request and JSON (render.py).
+4. The instruction counts that moved are explained: where their instructions went (explained.py,
+   ect_perf.explain); a wall-clock regression with no CPU change says so.
+5. The report: Markdown for the pull request and JSON (render.py).
 
 Exit codes: 0 nothing got worse; 1 something regressed; 2 a benchmark failed or newly skipped in
 HEAD, a revision did not build, asv stopped with an error, a benchmark has no entry, or a bad
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 from ect_perf.gate.confirm import measure_again
+from ect_perf.gate.explained import calls_to_explain, waiting_notes
 from ect_perf.gate.interleave import measure_interleaved
 from ect_perf.gate.judge import (
     FAILED,
@@ -76,10 +79,12 @@ def run_gate(
     factor_override: float | None = None,
     env_dir: Path | None = None,
     confirm_pairs: int | None = None,
+    explain: bool = True,
 ) -> Report:
     """Raises BadRevision and PolicyError. env_dir: asv's environments (default the configuration's,
     next to it, where builds stay cached). confirm_pairs: pairs of processes a suspect is measured
-    again with (default: as many as the exact test needs for the number of suspects)."""
+    again with (default: as many as the exact test needs for the number of suspects). explain: count
+    the calls whose instruction counts moved again, by function."""
     started = time.monotonic()
     root = config_path.resolve().parent
     base_hash, head_hash = rev_parse(root, base), rev_parse(root, head)
@@ -114,6 +119,10 @@ def run_gate(
                 )
             rows = [confirmed(row, found[row.key]) if row.verdict == "suspect" else row for row in rows]
     code = exit_code(rows, outcome)
+    explanation, explain_error, explain_seconds = None, "", 0.0
+    wanted = calls_to_explain(rows) if explain and outcome.asv == "compared" else {}
+    if wanted:
+        explanation, explain_error, explain_seconds = _explain(wanted, base_hash, head_hash, config_path, env_dir)
     return Report(
         base,
         head,
@@ -123,7 +132,25 @@ def run_gate(
         factor_override,
         time.monotonic() - started,
         pairs if suspects else 0,
+        explanation,
+        explain_error,
+        explain_seconds,
+        waiting_notes(rows),
     )
+
+
+def _explain(wanted: dict[str, set[str]], base: str, head: str, config_path: Path, env_dir: Path | None):
+    """(explanation or None, why not, seconds) for the calls and sides whose counts moved."""
+    from ect_perf.explain import ExplainError, explain
+
+    started = time.monotonic()
+    sides = tuple(side for side in ("server", "client") if any(side in found for found in wanted.values()))
+    try:
+        found = explain(config_path, base, head, tuple(wanted), sides, env_dir=env_dir)
+    except (ExplainError, RuntimeError) as exc:
+        return None, str(exc), time.monotonic() - started
+    found.changes = [change for change in found.changes if change.side in wanted[change.call]]
+    return found, "", time.monotonic() - started
 
 
 def _asv_outcome(code: int, results_dir: Path, bench: str | None) -> str:
@@ -148,8 +175,9 @@ def gate(
     json_path: Path | None,
     env_dir: Path | None = None,
     confirm_pairs: int | None = None,
+    explain: bool = True,
 ) -> int:
-    report = run_gate(base, head, machine, bench, config_path, factor, env_dir, confirm_pairs)
+    report = run_gate(base, head, machine, bench, config_path, factor, env_dir, confirm_pairs, explain)
     text = markdown(report)
     print(text)
     if markdown_path:

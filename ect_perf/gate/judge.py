@@ -234,3 +234,7 @@ class Report:
     factor_override: float | None = None
     seconds: float = 0.0  # how long the gate took
     confirm_pairs: int = 0  # interleaved pairs of processes measured per suspect
+    explanation: object | None = None  # ect_perf.explain.Explanation of the counts that moved
+    explain_error: str = ""  # why they could not be explained
+    explain_seconds: float = 0.0  # of `seconds`, the explaining's
+    waiting: dict[str, str] = field(default_factory=dict)  # {row: why} of wall-clock rows with no CPU change

@@ -111,6 +111,7 @@ def markdown(report: Report) -> str:
             f"| {ratio} | {row.better} | {JUDGE_SHORT[row.judge]} | {threshold(row)} | {detects(row)} "
             f"| {mark(row)} |"
         )
+    lines += _why(report, envs)
     again = [row for row in report.rows if row.reason]
     if again:
         lines += ["", "**Measured again** (what each run read):", ""]
@@ -125,6 +126,37 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _why(report: Report, envs: set[str]) -> list[str]:
+    """Under the table: where the instructions of each count that moved went, and which wall-clock
+    regressions came with no change of CPU work."""
+    from ect_perf.explain.render import details, summary
+
+    lines = []
+    explanation = report.explanation
+    if explanation is not None and explanation.changes:
+        lines += [
+            "",
+            f"**Where the instructions went** (counted again by function in {report.explain_seconds / 60:.1f} min):",
+            "",
+        ]
+        for change in explanation.changes:
+            lines += [f"- {' '.join(summary(change))}"]
+        lines += ["", "<details><summary>By function</summary>", ""]
+        for change in explanation.changes:
+            lines += [f"**{change.call}, {change.side}**", "", *details(change), ""]
+        lines += ["</details>"]
+    elif report.explain_error:
+        lines += ["", f"The counts that moved could not be explained: {report.explain_error}"]
+    if report.waiting:
+        lines += [""]
+        lines += [
+            f"- {_name(row, envs)}: {report.waiting[row.benchmark]}"
+            for row in report.rows
+            if row.benchmark in report.waiting
+        ]
+    return lines
+
+
 def _design(confirmation) -> str:
     if confirmation.design == "interleaved calls":
         ratios = ", ".join(f"{ratio:.3g}" for ratio in confirmation.ratios)
@@ -137,6 +169,14 @@ def _design(confirmation) -> str:
 
 def _reads(values, unit: str) -> str:
     return ", ".join(fmt(value, unit) for value in values)
+
+
+def _explanation_json(report: Report) -> dict | None:
+    if report.explanation is None:
+        return {"error": report.explain_error} if report.explain_error else None
+    from ect_perf.explain.render import as_json as explanation_json
+
+    return {**json.loads(explanation_json(report.explanation)), "seconds": round(report.explain_seconds, 1)}
 
 
 def as_json(report: Report) -> str:
@@ -159,6 +199,8 @@ def as_json(report: Report) -> str:
             "seconds": round(report.seconds, 1),
             "confirm_pairs": report.confirm_pairs,
             "benchmarks": [row_json(row) for row in report.rows],
+            "explanation": _explanation_json(report),
+            "waiting": report.waiting,
         },
         indent=2,
     )

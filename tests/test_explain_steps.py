@@ -1,0 +1,81 @@
+"""The steps of the committed instruction-count history, and the site's page for each explained one."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ect_perf import overview, step_pages
+from ect_perf.explain import Explanation
+from ect_perf.explain.compare import Side, compare_side
+from ect_perf.explain.render import as_json
+from ect_perf.explain.steps import Step, by_commit, reproduced, steps
+from ect_perf.gate.policy import load_policies
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+
+
+@pytest.fixture(scope="module")
+def history() -> list[Step]:
+    return steps(ROOT, RESULTS)
+
+
+def test_the_history_steps_the_issue_names_are_found(history):
+    """The columns of f8261b7 halved the recommended read's server count; the row unpacking of
+    a96b018 cut the buffered call's by more than a quarter."""
+    found = {(step.commit[:7], step.call, step.side): step for step in history}
+    assert found[("f8261b7", "recommended", "server")].ratio == pytest.approx(0.506, abs=0.005)
+    assert found[("a96b018", "buffered", "server")].ratio == pytest.approx(0.72, abs=0.005)
+    assert ("d1a54f9", "recommended", "server") in found
+
+
+def test_every_step_is_beyond_its_gate_threshold_and_nothing_within_is(history):
+    policies = load_policies()
+    for step in history:
+        factor = policies.for_benchmark(
+            f"bench_instructions.X.track_instructions_per_item('{step.side}')".replace(
+                "X",
+                {
+                    "stream": "StreamInstructions",
+                    "buffered": "BufferedInstructions",
+                    "unary": "UnaryInstructions",
+                    "recommended": "RecommendedStreamInstructions",
+                }[step.call],
+            )
+        ).factor
+        assert step.factor == factor and (step.ratio > factor or step.ratio < 1 / factor)
+
+
+def explanation_of(step: Step, after: float) -> dict:
+    lib = "/usr/lib/libpython3.11.so.1.0"
+    before_side = Side(5_000, step.before, {(lib, "_PyEval_EvalFrameDefault"): step.before}, {}, {})
+    after_side = Side(5_000, after, {(lib, "_PyEval_EvalFrameDefault"): after}, {}, {})
+    change = compare_side(step.call, step.side, before_side, after_side, top=5)
+    return json.loads(as_json(Explanation(step.previous, step.commit, [change], 6.0, [])))
+
+
+def test_a_step_reproduces_only_beyond_its_threshold_the_same_way():
+    step = Step("b" * 40, "a" * 40, "recommended", "server", 23_460, 11_875, 1.01)
+    assert reproduced(step, explanation_of(step, 11_900)) is True
+    assert reproduced(step, explanation_of(step, 23_400)) is False  # within 1%: noise when counted again
+    assert reproduced(step, explanation_of(step, 24_000)) is False  # the other way
+    other = Step("b" * 40, "a" * 40, "unary", "server", 1, 2, 1.02)
+    assert reproduced(other, explanation_of(step, 11_900)) is None
+
+
+def test_each_explained_step_gets_a_page_linked_from_the_overview(tmp_path, history):
+    grouped = by_commit(history)
+    commit = next(c for c in grouped if c.startswith("f8261b7"))
+    kept = tmp_path / "explanations"
+    kept.mkdir()
+    step = next(s for s in grouped[commit] if (s.call, s.side) == ("recommended", "server"))
+    (kept / f"{commit[:8]}.json").write_text(json.dumps(explanation_of(step, 11_900)))
+    section = step_pages.write(tmp_path / "html", ROOT, RESULTS, overview._document, explanations=kept)
+    page = tmp_path / "html" / "steps" / f"{commit[:8]}.html"
+    assert page.is_file() and len(list((tmp_path / "html" / "steps").iterdir())) == 1
+    assert f'href="steps/{commit[:8]}.html"' in section
+    assert section.count("not explained yet") == len(history) - len(grouped[commit])
+    text = page.read_text()
+    assert "recommended, server: 23,460 → 11,875 instructions per item" in text
+    assert 'href="../vendor/bootstrap/dist/css/bootstrap.min.css"' in text
