@@ -35,10 +35,6 @@ class StreamLimits:
         self._open: dict[OpenStream, None] = {}  # insertion-ordered set
         self._watchdog: asyncio.Task | None = None
 
-    @property
-    def open_streams(self) -> int:
-        return len(self._open)
-
     def admit(self) -> OpenStream | None:
         """A place for the calling task's stream, or None when max_streams are open."""
         if len(self._open) >= self.max_streams:

@@ -193,9 +193,16 @@ def test_two_workers_gain_only_when_a_second_process_serves(sqlite_url, tmp_path
     """bench_workers' ratio: with `--workers 2` really two processes, 2 workers beat 1 clearly (3.4-3.6x
     in the history); injected, `--workers 2` serves with one process and the ratio falls to about 1."""
     monkeypatch.chdir(service_copy(tmp_path, "workers.py", *ONE_WORKER) if one_process else empty_dir(tmp_path))
-    rates = run_rounds(sqlite_url)
-    ratio = statistics.median(rates[2]) / statistics.median(rates[1])
-    assert (ratio < 1.3) if one_process else (ratio > 1.5), (ratio, rates)
+    # This machine's speed drifts by tens of percent within seconds (docs/journal.md, 2026-12-03), and
+    # three rounds once read 1.34 with two real processes: a second reading decides, not a retry loop.
+    readings = []
+    for _ in range(2):
+        rates = run_rounds(sqlite_url)
+        ratio = statistics.median(rates[2]) / statistics.median(rates[1])
+        readings.append((ratio, rates))
+        if (ratio < 1.3) if one_process else (ratio > 1.5):
+            return
+    pytest.fail(f"two readings, neither as expected: {readings}")
 
 
 ONE_WORKER = (  # workers.py: however many workers are asked for, one process serves

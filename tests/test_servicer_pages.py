@@ -3,6 +3,7 @@ the servicer still refers to the page already sent, so its memory is free before
 Checked in this process, with a real grpc server on loopback over a real SQLite file."""
 
 import asyncio
+import time
 import weakref
 
 import grpc
@@ -29,7 +30,13 @@ def test_a_sent_page_is_not_held_while_the_next_is_read(tmp_path, monkeypatch):
 
     def user_columns_pages(engine, after_id, size, per_message):
         # On the database thread, while the stream awaits this page: is the previous one still alive?
+        # The executor's other thread may still hold the finished call that returned it for a moment
+        # (ThreadPoolExecutor drops its work item only after setting the result): wait that out. The
+        # servicer cannot drop anything while it awaits this read, so a page it holds stays alive.
         if sent:
+            deadline = time.monotonic() + 1.0
+            while sent[-1]() is not None and time.monotonic() < deadline:
+                time.sleep(0.001)
             held_while_reading.append(sent[-1]() is not None)
         messages, last_id, count = read(engine, after_id, size, per_message)
         page = Page(messages)
