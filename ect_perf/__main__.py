@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain_steps.add_argument("--list", action="store_true", help="only list the steps and whether each is explained")
     explain_steps.add_argument("--limit", type=positive_integer, help="explain at most this many commits, newest first")
+    explain_steps.add_argument(
+        "--commits", help="comma-separated hash prefixes: explain only the steps at these commits (default: every one)"
+    )
     explain_steps.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     measured = commands.add_parser(
@@ -480,6 +483,13 @@ def _explain_steps(args) -> int:
     folder = root / EXPLANATIONS
     grouped = by_commit(steps(root, results_dir))
     waiting = [commit for commit in reversed(list(grouped)) if load_explanation(folder, commit) is None]
+    if args.commits:
+        wanted = [prefix.strip() for prefix in args.commits.split(",") if prefix.strip()]
+        unknown = [prefix for prefix in wanted if not any(commit.startswith(prefix) for commit in grouped)]
+        if unknown:
+            print(f"ect_perf explain-steps: no step at {', '.join(unknown)} (--list shows them)", file=sys.stderr)
+            return 2
+        waiting = [commit for commit in waiting if any(commit.startswith(prefix) for prefix in wanted)]
     for commit, found in grouped.items():
         state = "waiting" if commit in waiting else "explained"
         for step in found:

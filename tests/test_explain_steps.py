@@ -1,6 +1,8 @@
 """The steps of the committed instruction-count history, and the site's page for each explained one."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,14 @@ def test_each_explained_step_gets_a_page_linked_from_the_overview(tmp_path, hist
     text = page.read_text()
     assert "recommended, server: 23,460 → 11,875 instructions per item" in text
     assert 'href="../vendor/bootstrap/dist/css/bootstrap.min.css"' in text
+
+
+def test_a_commit_without_a_step_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "explain-steps", "--commits", "0000000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "ect_perf explain-steps: no step at 0000000 (--list shows them)"
