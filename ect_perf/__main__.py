@@ -483,6 +483,11 @@ def _explain_steps(args) -> int:
     folder = root / EXPLANATIONS
     grouped = by_commit(steps(root, results_dir))
     waiting = [commit for commit in reversed(list(grouped)) if load_explanation(folder, commit) is None]
+    for commit, found in grouped.items():
+        state = "waiting" if commit in waiting else "explained"
+        for step in found:
+            change = f"{step.before:,.0f} -> {step.after:,.0f} ({step.ratio:.3f})"
+            print(f"{commit[:8]} {step.call} {step.side} {change} {state}")
     if args.commits:
         wanted = [prefix.strip() for prefix in args.commits.split(",") if prefix.strip()]
         unknown = [prefix for prefix in wanted if not any(commit.startswith(prefix) for commit in grouped)]
@@ -490,11 +495,6 @@ def _explain_steps(args) -> int:
             print(f"ect_perf explain-steps: no step at {', '.join(unknown)} (--list shows them)", file=sys.stderr)
             return 2
         waiting = [commit for commit in waiting if any(commit.startswith(prefix) for prefix in wanted)]
-    for commit, found in grouped.items():
-        state = "waiting" if commit in waiting else "explained"
-        for step in found:
-            change = f"{step.before:,.0f} -> {step.after:,.0f} ({step.ratio:.3f})"
-            print(f"{commit[:8]} {step.call} {step.side} {change} {state}")
     if args.list:
         return 0
     folder.mkdir(parents=True, exist_ok=True)

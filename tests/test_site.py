@@ -177,6 +177,27 @@ def test_overview_page_says_what_a_user_wants_first(site, browser):
     assert errors(browser) == []
 
 
+def test_each_explained_step_of_the_counts_has_a_page_reached_from_the_overview(site, browser):
+    """The overview lists the steps of the valgrind series; each commit with a committed explanation
+    (docs/explanations/) links to its page, which Chromium shows with the explanation's tables."""
+    html, url = site
+    explained = sorted(path.stem for path in (ROOT / "docs" / "explanations").glob("*.json"))
+    assert explained, "no explanation committed in docs/explanations/"
+    browser.get(url + "overview.html")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "Steps in the instruction counts, and where the instructions went" in text
+    assert "not explained yet" in text  # the history has more steps than explanations
+    for commit in explained:
+        browser.get(url + "overview.html")
+        browser.find_element(By.CSS_SELECTOR, f'a[href="steps/{commit}.html"]').click()
+        WebDriverWait(browser, 30).until(lambda d, commit=commit: d.current_url.endswith(f"steps/{commit}.html"))
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert f"Commit {commit}" in page and "Native function (own instructions per item)" in page
+        assert "Python function (own bytecodes per item)" in page
+        assert errors(browser) == []
+    screenshot(browser, "step.png")
+
+
 def test_no_thumbnail_on_the_index_is_blank(site, browser):
     """Each benchmark's thumbnail (asv's summary graph: the geometric mean over its parameters) has
     values and none below zero: asv draws its grid from 0 up, so a negative series (the old signed
