@@ -116,6 +116,16 @@ def test_code_objects_of_one_name_add_up_at_the_busiest_ones_line(tmp_path):
     assert lines[("ect_service/servicer.py", "user_columns_pages")] == 900
 
 
+def test_a_python_change_below_half_a_bytecode_an_item_names_the_native_function():
+    """The interpreter's instructions moved, but no Python function ran measurably more or less of
+    its own code: the native function that moved most comes first, not the event loop's noise."""
+    after = {**BEFORE, (PYTHON_LIB, "_PyEval_EvalFrameDefault"): 3_800.0}
+    change = compare_side(
+        "stream", "server", side(BEFORE, {LOOP: (0.01, 2.0)}), side(after, {LOOP: (0.01, 1.99)}), top=10
+    )
+    assert change.first["kind"] == "native" and change.first["function"] == "_PyEval_EvalFrameDefault"
+
+
 def test_a_native_change_is_named_by_its_function_and_source():
     after = {**BEFORE, (SQLITE, "sqlite3VdbeExec"): 3_300.0, (PYTHON_LIB, "_PyEval_EvalFrameDefault"): 4_010.0}
     change = compare_side("stream", "server", side(BEFORE, {LOOP: (1, 2)}), side(after, {LOOP: (1, 2)}), top=10)

@@ -216,14 +216,21 @@ def compare_side(call: str, side: str, before: Side, after: Side, top: int) -> S
     return change
 
 
+# A Python function is named first only when its own bytecodes moved by at least this much per item:
+# less is noise of the event loop's turns, and the interpreter's change lies in what its bytecodes
+# cost (the native functions say where), not in how many ran.
+PYTHON_NAMED_MIN = 0.5
+
+
 def first_named(change: SideChange) -> dict:
     """What the explanation names first: where the interpreter's instructions moved most (the
     largest library change is CPython's), the Python function whose own bytecodes moved most, since
-    that is the code those instructions ran; else the native function whose own instructions did."""
+    that is the code those instructions ran, if it moved by PYTHON_NAMED_MIN; else the native
+    function whose own instructions did."""
     if not change.functions:
         return {}
     top_library = change.libraries[0][0] if change.libraries else ""
-    if is_interpreter(top_library) and change.python and change.python[0].change:
+    if is_interpreter(top_library) and change.python and abs(change.python[0].change) >= PYTHON_NAMED_MIN:
         row = change.python[0]
         return {"kind": "python", "file": row.file, "line": row.line, "function": row.function, "change": row.change}
     row = change.functions[0]
