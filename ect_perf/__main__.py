@@ -25,6 +25,9 @@ CALIBRATE_BENCH = {
     "recommended-wall": "RecommendedStreamThroughput",
     "first-item": "TimeToFirstItem|RecommendedTimeToFirstItem",
 }
+# The calls an instruction count makes (benchmarks/measuring/counting.py's CALLS), for profile and
+# explain; tests/test_explain.py checks they agree.
+COUNTED_CALLS = ("stream", "buffered", "unary", "recommended")
 CALIBRATE_MIN_DETECTION = {
     "instructions": 1.0,
     "wall": 0.8,
@@ -191,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument(
         "call",
-        choices=["stream", "buffered", "unary", "recommended"],
+        choices=COUNTED_CALLS,
         help="the call: GetUsersOnlineStream, GetUsersOnline, GetWorkflow, or the recommended read",
     )
     profile.add_argument(
@@ -436,13 +439,10 @@ def _profile(args) -> int:
 
 def _calls(text: str) -> tuple[str, ...]:
     calls = tuple(dict.fromkeys(call.strip() for call in text.split(",") if call.strip()))
-    unknown = [call for call in calls if call not in EXPLAIN_CALLS]
+    unknown = [call for call in calls if call not in COUNTED_CALLS]
     if not calls or unknown:
-        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(EXPLAIN_CALLS)}")
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(COUNTED_CALLS)}")
     return calls
-
-
-EXPLAIN_CALLS = ("stream", "buffered", "unary", "recommended")
 
 
 def _explain(args) -> int:
@@ -455,7 +455,7 @@ def _explain(args) -> int:
     sides = ("server", "client") if args.side == "both" else (args.side,)
     try:
         explanation = explain(
-            Path(args.config), args.base, args.head, args.call or EXPLAIN_CALLS, sides, args.top, keep=args.keep
+            Path(args.config), args.base, args.head, args.call or COUNTED_CALLS, sides, args.top, keep=args.keep
         )
     except (BadRevision, ExplainError, RuntimeError) as exc:
         print(f"ect_perf explain: {exc}", file=sys.stderr)

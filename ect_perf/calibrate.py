@@ -62,9 +62,10 @@ from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
 from ect_perf.gate.render import as_json as report_json
 from ect_perf.gate.results import result_files
+from ect_perf.gate.run_asv import env_dir as asv_env_dir
 from ect_perf.gate.run_asv import load_config_json, run_asv, scratch_config
 from ect_perf.hosts import host_machine
-from ect_perf.machine_file import detected, register, registered
+from ect_perf.machine_file import ensure_registered
 
 SCENARIOS = (
     "aa",
@@ -674,14 +675,14 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
         name: counted_reference(options.config_path, rev_hash, name) for name in options.scenarios if name in COUNTS
     }
     options = replace(options, references=references)
-    env_dir = _env_dir(options.config_path)
+    env_dir = asv_env_dir(options.config_path)
     with tempfile.TemporaryDirectory(prefix="ect-calibrate-") as scratch:
         clone = Path(scratch) / "repo"
         _clone(root, rev_hash, clone)
         config = clone / options.config_path.name
         if not config.is_file():
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
-        _ensure_machine(options.machine)
+        ensure_registered(options.machine)  # the gate's asv runs need it
         if "first-item" in options.scenarios:
             options = replace(
                 options,
@@ -768,12 +769,6 @@ def _environment(name: str, value: str):
             os.environ[name] = old
 
 
-def _env_dir(config_path: Path) -> Path:
-    """The checkout's asv environments, where the gate would build anyway: builds stay cached."""
-    config = load_config_json(config_path)
-    return config_path.resolve().parent / config.get("env_dir", "env")
-
-
 def _git(cwd: Path | None, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -797,13 +792,6 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
         clone, *GIT_USER, "commit", "-q", "--no-verify", "--allow-empty", "-a", "-m", f"ect_perf calibrate: {scenario}"
     )
     return _git(clone, "rev-parse", "HEAD")
-
-
-def _ensure_machine(machine: str) -> None:
-    """The gate needs the machine registered in asv's machine file: as `python -m ect_perf machine`
-    would register it, if it is not."""
-    if not registered(machine):
-        register({machine: detected(machine)})
 
 
 def save_reports(calibration: Calibration, folder: Path) -> None:

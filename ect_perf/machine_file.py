@@ -61,6 +61,13 @@ def register(machines: dict[str, dict[str, str]], path: Path | None = None) -> N
     tmp.replace(path)  # never a half-written file for an asv started meanwhile
 
 
+def ensure_registered(name: str) -> None:
+    """Register `name` as `python -m ect_perf machine` would, if asv's machine file lacks it: asv run
+    needs its machine there."""
+    if not registered(name):
+        register({name: detected(name)})
+
+
 def _load(path: Path) -> dict:
     if not path.is_file():
         return {}

@@ -256,3 +256,11 @@ def test_added_work_in_the_recommended_read_is_named_first(injected_clone):
     assert 0.01 < change["change"] / change["before"] < 0.03  # the injection's +2%
     assert change["explained"] >= 0.9
     assert "`user_columns_pages`" in (injected_clone / "explain.md").read_text()
+
+
+def test_the_command_lines_offer_exactly_the_counted_calls():
+    from benchmarks.measuring.counting import CALLS as COUNTED
+    from ect_perf.__main__ import COUNTED_CALLS
+    from ect_perf.explain import CALLS
+
+    assert COUNTED_CALLS == CALLS == tuple(COUNTED)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from ect_perf.explain.compare import SideChange, compare_side, read_side
 from ect_perf.gate.interleave import environment_python, extract_service, same_packages
-from ect_perf.gate.run_asv import load_config_json, rev_parse, run_asv, scratch_config
+from ect_perf.gate.run_asv import env_dir as asv_env_dir
+from ect_perf.gate.run_asv import rev_parse, run_asv, scratch_config
 from ect_perf.hosts import host_machine
-from ect_perf.machine_file import detected, register, registered
+from ect_perf.machine_file import ensure_registered
 
 CALLS = ("stream", "buffered", "unary", "recommended")  # benchmarks/measuring/counting.py's CALLS
 SIDES = ("server", "client")
@@ -87,11 +88,10 @@ def environment(config_path: Path, env_dir: Path | None) -> Path:
     newest commit's wheel with the pinned packages) to discover the benchmarks, before it finds that
     the selection `^$` names none of them."""
     python = environment_python(config_path, env_dir)
-    if python is None and not list(Path(env_dir or _env_dir(config_path)).glob("*/bin/python")):
+    if python is None and not list(Path(env_dir or asv_env_dir(config_path)).glob("*/bin/python")):
         print("ect_perf explain: building the asv environment", file=sys.stderr)
         machine = host_machine()
-        if not registered(machine):
-            register({machine: detected(machine)})
+        ensure_registered(machine)
         with tempfile.TemporaryDirectory(prefix="ect-explain-env-") as results:  # results/ stays untouched
             config = scratch_config(config_path, Path(results), env_dir)
             run_asv(config, [rev_parse(config_path.resolve().parent, "HEAD")], machine, "^$")
@@ -102,10 +102,6 @@ def environment(config_path: Path, env_dir: Path | None) -> Path:
             "database servers names several; use asv.conf.json)"
         )
     return python
-
-
-def _env_dir(config_path: Path) -> Path:
-    return config_path.resolve().parent / load_config_json(config_path).get("env_dir", "env")
 
 
 def count_revision(root: Path, commit: str, python: Path, calls, sides, folder: Path) -> dict:

@@ -25,6 +25,7 @@ import tarfile
 from pathlib import Path
 
 from ect_perf.gate.judge import Comparison, Confirmation
+from ect_perf.gate.run_asv import env_dir as asv_env_dir
 from ect_perf.gate.run_asv import load_config_json
 from ect_perf.gate.stats import block_ratios, blocks_detectable_change, blocks_worse_test, row_alpha
 
@@ -40,8 +41,7 @@ def environment_python(config_path: Path, env_dir: Path | None) -> Path | None:
     config = load_config_json(config_path)
     if {"env", "env_nobuild"} & set(config.get("matrix", {})):
         return None
-    root = config_path.resolve().parent
-    envs = Path(env_dir or root / config.get("env_dir", "env"))
+    envs = Path(env_dir or asv_env_dir(config_path))
     found = sorted(envs.glob("*/bin/python"))
     return found[0] if len(found) == 1 else None
 

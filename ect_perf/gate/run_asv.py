@@ -52,6 +52,11 @@ def scratch_config(config_path: Path, results_dir: Path, env_dir: Path | None = 
     return path
 
 
+def env_dir(config_path: Path) -> Path:
+    """The configuration's asv environments, where the gate and asv build anyway: builds stay cached."""
+    return config_path.resolve().parent / load_config_json(config_path).get("env_dir", "env")
+
+
 def load_config_json(path: Path) -> dict:
     """asv.conf.json allows // comment lines (asv's own reader strips them the same way)."""
     lines = [line for line in Path(path).read_text().splitlines() if not line.lstrip().startswith("//")]
