@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     calibrate.add_argument("--json", type=Path, help="write the calibration as JSON to this file")
     calibrate.add_argument(
-        "--reports", type=Path, metavar="DIR", help="keep each gate run's report (JSON) here, as SCENARIO-RUN.json"
+        "--reports", type=Path, metavar="DIR", help="keep each gate run's report here, as SCENARIO-RUN.json and .md"
     )
     calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
@@ -220,10 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=_calls,
         default=None,
-        help="stream, buffered, unary or recommended, or several separated by commas (default: all)",
+        help="stream, buffered, unary or recommended, or several separated by commas (default: all; with "
+        "--memory, all but unary)",
     )
     explain.add_argument("--side", choices=["server", "client", "both"], default="both", help="(default: %(default)s)")
-    explain.add_argument("--top", type=positive_integer, default=10, help="functions to list (default: %(default)s)")
+    explain.add_argument(
+        "--memory",
+        action="store_true",
+        help="where the memory went instead: the allocation sites whose size at the call's peak changed "
+        "(tracemalloc, by line; natively, in seconds)",
+    )
+    explain.add_argument(
+        "--top", type=positive_integer, default=10, help="functions or allocation sites to list (default: %(default)s)"
+    )
     explain.add_argument("--markdown", type=Path, help="also write the Markdown to this file")
     explain.add_argument("--json", type=Path, help="write the explanation as JSON to this file")
     explain.add_argument("--keep", type=Path, metavar="DIR", help="keep the runs' files (callgrind's, the counts) here")
@@ -446,26 +455,30 @@ def _calls(text: str) -> tuple[str, ...]:
 
 
 def _explain(args) -> int:
-    from ect_perf.explain import ExplainError, explain
-    from ect_perf.explain.render import as_json, markdown
+    from ect_perf.explain import ExplainError, explain, render
+    from ect_perf.explain import memory as by_site
     from ect_perf.gate import BadRevision
 
     if _config_missing("explain", args.config):
         return 2
     sides = ("server", "client") if args.side == "both" else (args.side,)
+    calls = args.call or (by_site.CALLS if args.memory else COUNTED_CALLS)
+    if args.memory and set(calls) - set(by_site.CALLS):
+        measured = ", ".join(by_site.CALLS)
+        print(f"ect_perf explain: --memory measures {measured}, not {', '.join(calls)}", file=sys.stderr)
+        return 2
+    how, shown = (by_site.explain_memory, by_site) if args.memory else (explain, render)
     try:
-        explanation = explain(
-            Path(args.config), args.base, args.head, args.call or COUNTED_CALLS, sides, args.top, keep=args.keep
-        )
-    except (BadRevision, ExplainError, RuntimeError) as exc:
+        explanation = how(Path(args.config), args.base, args.head, calls, sides, args.top, keep=args.keep)
+    except (BadRevision, ExplainError, by_site.AllocationSitesError, RuntimeError) as exc:
         print(f"ect_perf explain: {exc}", file=sys.stderr)
         return 2
-    text = markdown(explanation)
+    text = shown.markdown(explanation)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
-        args.json.write_text(as_json(explanation) + "\n")
+        args.json.write_text(shown.as_json(explanation) + "\n")
     return 0
 
 

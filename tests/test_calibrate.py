@@ -534,15 +534,24 @@ def gate_report(code: int, verdict: str = "unchanged", ratio: float = 1.0, *rows
     return Report("rev", "commit", code, [gate_row(ratio, verdict), *rows])
 
 
-def explanation_naming(function: str, side: str = "server"):
-    """The gate's explanation of a count that moved, naming the Python function `function` first."""
+def explanation_naming(function: str, side: str = "server", unlisted: float = 0.0):
+    """The gate's explanation of a count that moved by 5 + `unlisted`, naming the Python function
+    `function` first; `unlisted` of it spread evenly over more functions than are ever listed."""
     from ect_perf.explain import Explanation
-    from ect_perf.explain.compare import Side, compare_side
+    from ect_perf.explain.compare import MOST_LISTED, Side, compare_side
 
     lib, key = "/usr/lib/libpython3.11.so.1.0", ("ect_service/servicer.py", function)
-    before = Side(5_000, 100.0, {(lib, "_PyEval_EvalFrameDefault"): 100.0}, {}, {key: (1.0, 10.0)})
-    after = Side(5_000, 105.0, {(lib, "_PyEval_EvalFrameDefault"): 105.0}, {}, {key: (1.0, 12.0)})
-    return Explanation("a" * 40, "b" * 40, [compare_side("stream", side, before, after, top=5)], 1.0, [])
+    eval_frame = (lib, "_PyEval_EvalFrameDefault")
+    spread = [(lib, f"helper_{n}") for n in range(MOST_LISTED + 10)]
+    before = Side(5_000, 110.0, {eval_frame: 100.0, **{name: 1.0 for name in spread}}, {}, {key: (1.0, 10.0)})
+    after = Side(
+        5_000,
+        115.0 + unlisted,
+        {eval_frame: 105.0, **{name: 1.0 + unlisted / len(spread) for name in spread}},
+        {},
+        {key: (1.0, 12.0)},
+    )
+    return Explanation("a" * 40, "b" * 40, [compare_side("stream", side, before, after, top=1)], 1.0, [])
 
 
 @pytest.mark.parametrize("preset, calls", [(None, "stream,buffered,unary,recommended"), ("unary", "unary")])
@@ -592,7 +601,9 @@ def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypat
     assert [complete for _, complete in reports] == [False, False, False, True]
     calibrate.save_reports(calibration, tmp_path / "runs")
     saved = sorted(path.name for path in (tmp_path / "runs").iterdir())
-    assert saved == ["aa-1.json", "aa-2.json", "recommended-wall-1.json", "recommended-wall-2.json"]
+    names = [f"{name}-{run}" for name in ("aa", "recommended-wall") for run in (1, 2)]
+    assert saved == [f"{name}.{kind}" for name in names for kind in ("json", "md")]
+    assert "| Benchmark |" in (tmp_path / "runs" / "aa-1.md").read_text()
     assert json.loads((tmp_path / "runs" / "aa-2.json").read_text())["exit_code"] == 0
     assert "| Gate, median |" in calibrate.markdown(calibration)
     assert reports[0][0].startswith("### Gate calibration at `rev`: in progress, 1 of 4 gate runs made")
@@ -613,6 +624,22 @@ def test_an_instruction_injection_passes_only_when_its_function_is_named_first()
     assert "- instructions: `user_item` in 2 of the 3 runs that caught it" in calibrate.markdown(result)
     named = json.loads(calibrate.as_json(result))["scenarios"][1]["named_first"]
     assert named == {"function": "user_item", "runs": [True, True, False]}
+
+
+def test_an_instruction_injection_passes_only_when_its_listed_functions_explain_enough():
+    """Named first every time, but one run's change is spread so thin that the most functions ever
+    listed explain 88% of it."""
+    result = calibration([0, 0], [(1, "regressed", 1.05)] * 2)
+    assert result.tallies[1].explained == [1.0, 1.0] and result.passed(result.tallies[1])
+    spread = gate_report(1, "regressed", 1.05)
+    spread.explanation = explanation_naming("user_item", unlisted=10.0)
+    result.tallies[1].add(spread)
+    assert result.tallies[1].named == [True, True, True]
+    share = (5 + 49 / 60 * 10) / 15  # the first function and 49 of the 60 that share the rest
+    assert result.tallies[1].explained == pytest.approx([1.0, 1.0, share])
+    assert not result.passed(result.tallies[1]) and result.code == 1
+    assert "explained 100% median, 88% lowest" in calibrate.markdown(result)
+    assert json.loads(calibrate.as_json(result))["scenarios"][1]["explained"] == pytest.approx([1.0, 1.0, share])
 
 
 def test_a_tally_without_a_selection_counts_any_regressed_row():

@@ -2,6 +2,7 @@
 change of CPU work; both in the report (Markdown and JSON). The explaining itself: test_explain.py."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from ect_perf.gate.results import Measurement
 COUNT = Policy("lower", "factor", 1.01)
 WALL_HIGHER = Policy("higher", "statistics", 1.10)
 WALL_LOWER = Policy("lower", "statistics", 1.10)
+ROOT = Path(__file__).resolve().parent.parent
 RECOMMENDED_SERVER = "bench_instructions.RecommendedStreamInstructions.track_instructions_per_item('server')"
 UNARY_CLIENT = "bench_instructions.UnaryInstructions.track_instructions_per_item('client')"
 THROUGHPUT = "bench_throughput.RecommendedStreamThroughput.track_items_per_second"
@@ -109,3 +111,45 @@ def test_a_failed_explanation_is_said_not_hidden():
     report = Report("main", "HEAD", exit_code(rows), rows, explain_error="counting 1234abcd failed (exit 1)")
     assert "The counts that moved could not be explained: counting 1234abcd failed (exit 1)" in markdown(report)
     assert json.loads(as_json(report))["explanation"] == {"error": "counting 1234abcd failed (exit 1)"}
+
+
+MEMORY_POLICY = Policy("lower", "statistics", 1.10)
+
+
+def test_each_memory_row_that_moved_names_the_calls_it_measures():
+    from ect_perf.gate.explained import MEMORY_CALLS, memory_calls_to_explain
+
+    rows = [
+        row("bench_memory.RecommendedStreamMemory.track_allocated_kb", MEMORY_POLICY, 100, 150, verdict="regressed"),
+        row("bench_memory.AllocatedMemory.track_allocated_kb('buffered')", MEMORY_POLICY, 900, 600, verdict="improved"),
+        row("bench_memory.AllocatedMemory.track_allocated_kb('stream')", MEMORY_POLICY, 100, 104),  # unchanged
+        row("bench_memory.GcPressure.track_gc_collections('server', 0)", MEMORY_POLICY, 0, 3, verdict="regressed"),
+    ]
+    assert memory_calls_to_explain(rows) == ("buffered", "recommended")
+    assert memory_calls_to_explain(rows[2:]) == ()
+    verdicts = json.loads((ROOT / "ect_perf" / "gate" / "verdicts.json").read_text())["benchmarks"]
+    for name in MEMORY_CALLS:  # every name is a benchmark of the suite (params stripped)
+        assert name.split("(")[0] in verdicts, name
+
+
+def test_the_report_carries_the_memory_explanation_under_the_table():
+    from ect_perf.explain.memory import MemoryExplanation, compare_memory
+
+    site = ["/b/ect_service/servicer.py", 117, "rows = cursor.fetchmany(size)", 20_000, 300]
+    before = {"peak_bytes": 50_000, "sites": [site]}
+    after = {"peak_bytes": 1_050_000, "sites": [["/h/ect_service/servicer.py", 301, site[2], 1_020_000, 15_000]]}
+    change = compare_memory("recommended", "server", before, after, ("/b", "/h"))
+    name = "bench_memory.RecommendedStreamMemory.track_allocated_kb"
+    rows = [row(name, MEMORY_POLICY, 100, 1_100, verdict="regressed")]
+    memory = MemoryExplanation("a" * 40, "b" * 40, [change], 0.3)
+    report = Report("main", "HEAD", exit_code(rows), rows, memory=memory)
+    text = markdown(report)
+    assert text.index("| 🔴 regressed |") < text.index("**Where the memory went** (tracemalloc, by line, in 0.3 min)")
+    assert (
+        "- **recommended, server**: +976.6 KB held at the call's peak (48.8 → 1,025.4 KB above what was held "
+        "before it); first: `ect_service/servicer.py:301` `rows = cursor.fetchmany(size)` (+976.6 KB)."
+    ) in text
+    assert json.loads(as_json(report))["memory"]["changes"][0]["sites"][0]["line"] == 301
+    failed = Report("main", "HEAD", exit_code(rows), rows, memory_error="measuring 1234abcd's allocation sites failed")
+    assert "The memory that moved could not be explained: measuring 1234abcd" in markdown(failed)
+    assert json.loads(as_json(failed))["memory"] == {"error": "measuring 1234abcd's allocation sites failed"}

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from ..common import USERS, seeded_database
+from . import parse_calls
 from .counting import BASELINES, CALLS, CLIENT, FIXED_HASHING, RUNS, callgrind, counted_run, items_received
 from .harness import PROBE_DIR, ServerProcess
 
@@ -99,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("calls", help=f"comma-separated, of {', '.join(CALLS)}")
     parser.add_argument("--sides", default="server,client")
     args = parser.parse_args(argv)
-    calls = [call for call in args.calls.split(",") if call]
-    unknown = sorted(set(calls) - set(CALLS))
-    if unknown:
-        parser.error(f"unknown call(s) {unknown}; choose from {', '.join(CALLS)}")
+    calls = parse_calls(parser, args.calls, CALLS)
     url = seeded_database("ECT_BENCH_DB_URL", "ect-bench.db", USERS)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = {"sides": {side: side_runs(url, calls, side, args.out) for side in args.sides.split(",") if side}}

@@ -143,11 +143,13 @@ class ServerProcess:
 
         return workflow_pb2_grpc.WorkflowServiceStub(self.channel(options))
 
-    def snapshot(self, timeout: float = 10.0, collect: bool = False) -> dict:
+    def snapshot(self, timeout: float = 10.0, collect: bool = False, dump: bool = False, trace: bool = False) -> dict:
         """The server's counters now (probe=True): gc collections per generation and, when the server
         runs with PYTHONTRACEMALLOC=1, traced memory. Resets the traced peak for the next snapshot.
         `collect=True` runs a full garbage collection first: the traced memory is then what is still
-        reachable, without the garbage that happens to await the next collection.
+        reachable, without the garbage that happens to await the next collection. `trace=True`
+        starts tracemalloc first (where PYTHONTRACEMALLOC did not), and `dump=True` has the server
+        write tracemalloc's snapshot, whose file the answer names ("snapshot").
 
         The request is a file named for this snapshot, and the probe answers under that name
         (probe/sitecustomize.py): a signal lost or handled late can cost this snapshot, never the
@@ -157,7 +159,8 @@ class ServerProcess:
         name = str(next(self._snapshots))
         request, answer = directory / f"{name}.request", directory / f"{name}.json"
         written = directory / f"{name}.request.tmp"
-        written.write_text("collect" if collect else "")
+        words = {"collect": collect, "dump": dump, "trace": trace}
+        written.write_text(" ".join(word for word, wanted in words.items() if wanted))
         written.replace(request)
         self.process.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
@@ -174,7 +177,10 @@ class ServerProcess:
                         continue
                 raise RuntimeError(f"the server's probe did not answer within {timeout:g} s: {self._log_tail()}")
             time.sleep(0.002)
-        return json.loads(answer.read_text())
+        data = json.loads(answer.read_text())
+        if dump and "traced_bytes" in data:
+            data["snapshot"] = str(directory / f"{name}.tracemalloc")
+        return data
 
     def _log_tail(self) -> str:
         return " | ".join(list(self.stderr_lines)[-3:])

@@ -55,9 +55,7 @@ def explain(
 ) -> Explanation:
     """Raises BadRevision and ExplainError. `keep`: a folder for the runs' files (else a temporary one)."""
     started = time.monotonic()
-    root = config_path.resolve().parent
-    base_hash, head_hash = rev_parse(root, base), rev_parse(root, head)
-    python = environment(config_path, env_dir)
+    root, base_hash, head_hash, python = revisions(config_path, base, head, env_dir)
     notes = []
     if not same_packages(root, base_hash, head_hash):
         notes.append(
@@ -81,6 +79,13 @@ def explain(
                 )
                 changes.append(compare_side(call, side, before, after, top))
     return Explanation(base_hash, head_hash, changes, (time.monotonic() - started) / 60, notes)
+
+
+def revisions(config_path: Path, base: str, head: str, env_dir: Path | None) -> tuple[Path, str, str, Path]:
+    """(the checkout, BASE's hash, HEAD's hash, the asv environment's python). Raises BadRevision and
+    ExplainError."""
+    root = config_path.resolve().parent
+    return root, rev_parse(root, base), rev_parse(root, head), environment(config_path, env_dir)
 
 
 def environment(config_path: Path, env_dir: Path | None) -> Path:

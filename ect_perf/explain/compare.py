@@ -173,6 +173,27 @@ class SideChange:
         return self.after - self.before
 
 
+# The functions listed: at least `top`, and more, up to MOST_LISTED, until they explain
+# EXPLAINED_TARGET of the net change. Work added in Python spreads over many of the interpreter's
+# functions (the frame, the ints, the allocator): a fixed ten may leave a fifth of it unlisted.
+EXPLAINED_TARGET = 0.9
+MOST_LISTED = 50
+
+
+def listed_functions(rows: list[FunctionRow], net: float, top: int) -> list[FunctionRow]:
+    """The first rows (largest change first) that a reader is shown."""
+    listed = rows[:top]
+    if abs(net) < 1:
+        return listed
+    explained = sum(row.change for row in listed)
+    for row in rows[top:MOST_LISTED]:
+        if explained / net >= EXPLAINED_TARGET:
+            break
+        listed.append(row)
+        explained += row.change
+    return listed
+
+
 def compare_side(call: str, side: str, before: Side, after: Side, top: int) -> SideChange:
     keys = before.functions.keys() | after.functions.keys()
     rows = []
@@ -182,8 +203,8 @@ def compare_side(call: str, side: str, before: Side, after: Side, top: int) -> S
             FunctionRow(key[0], key[1], file, line, before.functions.get(key, 0.0), after.functions.get(key, 0.0))
         )
     rows.sort(key=lambda row: (-abs(row.change), row.library, row.function))
-    listed = rows[:top]
     net = after.total - before.total
+    listed = listed_functions(rows, net, top)
     # A net change of under one instruction an item is no change to explain.
     explained = sum(row.change for row in listed) / net if abs(net) >= 1 else None
     libraries: dict[str, list[float]] = {}

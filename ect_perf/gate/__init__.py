@@ -9,7 +9,8 @@
 3. The suspects are measured again in interleaved pairs of processes and regress only when the
    change reproduces (confirm.py, stats.py).
 4. The instruction counts that moved are explained: where their instructions went (explained.py,
-   ect_perf.explain); a wall-clock regression with no CPU change says so.
+   ect_perf.explain); the memory rows that moved, by allocation site (ect_perf.explain.memory); a
+   wall-clock regression with no CPU change says so.
 5. The report: Markdown for the pull request and JSON (render.py).
 
 Exit codes: 0 nothing got worse; 1 something regressed; 2 a benchmark failed or newly skipped in
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 from ect_perf.gate.confirm import measure_again
-from ect_perf.gate.explained import calls_to_explain, waiting_notes
+from ect_perf.gate.explained import calls_to_explain, memory_calls_to_explain, waiting_notes
 from ect_perf.gate.interleave import measure_interleaved
 from ect_perf.gate.judge import (
     FAILED,
@@ -123,6 +124,12 @@ def run_gate(
     wanted = calls_to_explain(rows) if explain and outcome.asv == "compared" else {}
     if wanted:
         explanation, explain_error, explain_seconds = _explain(wanted, base_hash, head_hash, config_path, env_dir)
+    memory, memory_error = None, ""
+    memory_calls = memory_calls_to_explain(rows) if explain and outcome.asv == "compared" else ()
+    if memory_calls:
+        started_memory = time.monotonic()
+        memory, memory_error = _explain_memory(memory_calls, base_hash, head_hash, config_path, env_dir)
+        explain_seconds += time.monotonic() - started_memory
     return Report(
         base,
         head,
@@ -136,6 +143,8 @@ def run_gate(
         explain_error,
         explain_seconds,
         waiting_notes(rows),
+        memory,
+        memory_error,
     )
 
 
@@ -151,6 +160,17 @@ def _explain(wanted: dict[str, set[str]], base: str, head: str, config_path: Pat
         return None, str(exc), time.monotonic() - started
     found.changes = [change for change in found.changes if change.side in wanted[change.call]]
     return found, "", time.monotonic() - started
+
+
+def _explain_memory(calls: tuple[str, ...], base: str, head: str, config_path: Path, env_dir: Path | None):
+    """(memory explanation or None, why not) for the calls whose memory rows moved."""
+    from ect_perf.explain import ExplainError
+    from ect_perf.explain.memory import AllocationSitesError, explain_memory
+
+    try:
+        return explain_memory(config_path, base, head, calls, env_dir=env_dir), ""
+    except (ExplainError, AllocationSitesError, RuntimeError) as exc:
+        return None, str(exc)
 
 
 def _asv_outcome(code: int, results_dir: Path, bench: str | None) -> str:

@@ -1,7 +1,8 @@
 """Why a verdict: the gate's explanation of the rows it judged regressed or improved.
 
 An instruction count that moved is explained by `ect_perf explain` for its call and side (where
-the instructions went, by library, native function and Python function). A wall-clock row that
+the instructions went, by library, native function and Python function); a memory row that moved, by
+`ect_perf explain --memory` for its calls (the allocation sites whose size changed). A wall-clock row that
 regressed while no instruction count and no CPU time per item moved gets that said (the time went
 to waiting, not to work), with the other wall-clock components that moved the same way.
 """
@@ -20,6 +21,16 @@ COUNTED_CALLS = {
     "RecommendedStreamInstructions": "recommended",
 }
 _COUNT_ROW = re.compile(r"^bench_instructions\.(\w+)\.track_instructions_per_item\('(server|client)'\)$")
+# bench_memory's rows and the calls whose memory each measures (allocation_sites.py's calls).
+MEMORY_CALLS = {
+    "bench_memory.StreamingVsBufferingPeakMemory.peakmem_stream": ("stream",),
+    "bench_memory.StreamingVsBufferingPeakMemory.peakmem_buffered": ("buffered",),
+    "bench_memory.AllocatedMemory.track_allocated_kb('stream')": ("stream",),
+    "bench_memory.AllocatedMemory.track_allocated_kb('buffered')": ("buffered",),
+    "bench_memory.AllocatedMemory.track_buffered_to_stream_ratio": ("stream", "buffered"),
+    "bench_memory.RecommendedStreamMemory.track_allocated_kb": ("recommended",),
+    "bench_memory.RecommendedStreamMemory.track_buffered_to_stream_ratio": ("recommended", "buffered"),
+}
 CPU_ROWS = "bench_cpu.CpuPerItem."
 MOVED = ("regressed", "improved")
 # The wall-clock parts of a read, shown beside a wall-clock verdict when they moved the same way.
@@ -48,6 +59,12 @@ def calls_to_explain(rows: list[Comparison]) -> dict[str, set[str]]:
         if found and row.verdict in MOVED:
             wanted.setdefault(found[0], set()).add(found[1])
     return wanted
+
+
+def memory_calls_to_explain(rows: list[Comparison]) -> tuple[str, ...]:
+    """The calls whose memory rows were judged regressed or improved, in allocation_sites.py's order."""
+    wanted = {call for row in rows if row.verdict in MOVED for call in MEMORY_CALLS.get(row.benchmark, ())}
+    return tuple(call for call in ("stream", "buffered", "recommended") if call in wanted)
 
 
 def waiting_notes(rows: list[Comparison]) -> dict[str, str]:

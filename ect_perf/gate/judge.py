@@ -238,3 +238,5 @@ class Report:
     explain_error: str = ""  # why they could not be explained
     explain_seconds: float = 0.0  # of `seconds`, the explaining's
     waiting: dict[str, str] = field(default_factory=dict)  # {row: why} of wall-clock rows with no CPU change
+    memory: object | None = None  # ect_perf.explain.memory.MemoryExplanation of the memory rows that moved
+    memory_error: str = ""  # why they could not be explained

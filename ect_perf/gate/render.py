@@ -147,6 +147,7 @@ def _why(report: Report, envs: set[str]) -> list[str]:
         lines += ["</details>"]
     elif report.explain_error:
         lines += ["", f"The counts that moved could not be explained: {report.explain_error}"]
+    lines += _memory(report)
     if report.waiting:
         lines += [""]
         lines += [
@@ -155,6 +156,22 @@ def _why(report: Report, envs: set[str]) -> list[str]:
             if row.benchmark in report.waiting
         ]
     return lines
+
+
+def _memory(report: Report) -> list[str]:
+    """Under the table: the allocation sites whose size changed, for the memory rows that moved."""
+    from ect_perf.explain.memory import details, summary
+
+    if report.memory is None:
+        if not report.memory_error:
+            return []
+        return ["", f"The memory that moved could not be explained: {report.memory_error}"]
+    lines = ["", f"**Where the memory went** (tracemalloc, by line, in {report.memory.minutes:.1f} min):", ""]
+    lines += [f"- {' '.join(summary(change))}" for change in report.memory.changes]
+    lines += ["", "<details><summary>By allocation site</summary>", ""]
+    for change in report.memory.changes:
+        lines += [f"**{change.call}, {change.side}**", "", *details(change), ""]
+    return lines + ["</details>"]
 
 
 def _design(confirmation) -> str:
@@ -179,6 +196,14 @@ def _explanation_json(report: Report) -> dict | None:
     return {**json.loads(explanation_json(report.explanation)), "seconds": round(report.explain_seconds, 1)}
 
 
+def _memory_json(report: Report) -> dict | None:
+    if report.memory is None:
+        return {"error": report.memory_error} if report.memory_error else None
+    from ect_perf.explain.memory import as_json as memory_json
+
+    return json.loads(memory_json(report.memory))
+
+
 def as_json(report: Report) -> str:
     def clean(value):
         return None if value is None or value != value else value
@@ -200,6 +225,7 @@ def as_json(report: Report) -> str:
             "confirm_pairs": report.confirm_pairs,
             "benchmarks": [row_json(row) for row in report.rows],
             "explanation": _explanation_json(report),
+            "memory": _memory_json(report),
             "waiting": report.waiting,
         },
         indent=2,
