@@ -634,6 +634,10 @@ class Tally:
         """The gate's median duration over the runs, in minutes."""
         return statistics.median(report.seconds for report in self.reports) / 60 if self.reports else None
 
+    def explain_shares(self) -> list[float]:
+        """Of each run that explained something, the share of the gate's time its explaining took."""
+        return [r.explain_seconds / r.seconds for r in self.reports if r.explain_seconds and r.seconds]
+
     def medians(self) -> dict[str, float]:
         return {name: statistics.median(values) for name, values in sorted(self.ratios.items())}
 
@@ -913,6 +917,7 @@ def markdown(calibration: Calibration) -> str:
         f"measured size should lie within ±{SIZE_TOLERANCE:.0%} of what it asked (8-12% for 10%); outside "
         "that, its detection rate is that of another size.",
         *_named_lines(calibration.tallies),
+        *_explain_time_lines(calibration.tallies),
         *_ratios_table(calibration.tallies),
     ]
     return "\n".join(lines)
@@ -934,6 +939,30 @@ def _named_lines(tallies: list[Tally]) -> list[str]:
         for tally in named
     ]
     return lines
+
+
+# Explaining may add at most this share of the gate's time; the goal is EXPLAIN_TIME_GOAL.
+EXPLAIN_TIME_LIMIT, EXPLAIN_TIME_GOAL = 0.5, 0.25
+
+
+def _explain_time_lines(tallies: list[Tally]) -> list[str]:
+    shares = [share for tally in tallies for share in tally.explain_shares()]
+    if not shares:
+        return []
+    median = statistics.median(shares)
+    verdict = (
+        "within the goal"
+        if median <= EXPLAIN_TIME_GOAL
+        else "within the limit"
+        if median <= EXPLAIN_TIME_LIMIT
+        else "**over the limit**"
+    )
+    return [
+        "",
+        f"Explaining took a median {median:.0%} of the gate's time over the {len(shares)} runs that explained "
+        f"something (largest {max(shares):.0%}): {verdict} (at most {EXPLAIN_TIME_LIMIT:.0%}, goal "
+        f"{EXPLAIN_TIME_GOAL:.0%}).",
+    ]
 
 
 def _shares(shares: list[float | None]) -> str:
@@ -1024,6 +1053,7 @@ def as_json(calibration: Calibration) -> str:
                     ),
                     "median_ratios": tally.medians(),
                     "gate_minutes": [round(report.seconds / 60, 1) for report in tally.reports],
+                    "explain_shares": [round(share, 3) for share in tally.explain_shares()],
                 }
                 for tally in calibration.tallies
             ],

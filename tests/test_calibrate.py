@@ -642,6 +642,18 @@ def test_an_instruction_injection_passes_only_when_its_listed_functions_explain_
     assert json.loads(calibrate.as_json(result))["scenarios"][1]["explained"] == pytest.approx([1.0, 1.0, share])
 
 
+def test_the_report_gives_the_explaining_s_share_of_the_gate_s_time():
+    result = calibration([0, 0], [(1, "regressed", 1.05)] * 3)
+    for report, (explaining, whole) in zip(result.tallies[1].reports, [(60, 600), (300, 600), (90, 600)]):
+        report.explain_seconds, report.seconds = explaining, whole
+    assert result.tallies[1].explain_shares() == [0.1, 0.5, 0.15]
+    assert (
+        "Explaining took a median 15% of the gate's time over the 3 runs that explained something "
+        "(largest 50%): within the goal (at most 50%, goal 25%)."
+    ) in calibrate.markdown(result)
+    assert json.loads(calibrate.as_json(result))["scenarios"][1]["explain_shares"] == [0.1, 0.5, 0.15]
+
+
 def test_a_tally_without_a_selection_counts_any_regressed_row():
     elsewhere = gate_row(1.3, "regressed", "bench_memory.GcPressure.track_gc_collections")
     anything = calibrate.Tally("recommended-wall", None, injected=True)

@@ -78,7 +78,7 @@ def test_the_measured_sites_of_the_checkout(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     sides = json.loads(out.read_text())["recommended"]
     for side in ("server", "client"):
-        assert sides[side]["peak_bytes"] > 0
+        assert sides[side]["peak_bytes"] > 0 and sides[side]["calls"] == 3
         file, line, text, size, blocks = sides[side]["sites"][0]
         assert file.endswith(".py") and line > 0 and text and size and blocks
     assert any("/ect_service/" in site[0] for site in sides["server"]["sites"])

@@ -136,8 +136,9 @@ def test_the_report_carries_the_memory_explanation_under_the_table():
     from ect_perf.explain.memory import MemoryExplanation, compare_memory
 
     site = ["/b/ect_service/servicer.py", 117, "rows = cursor.fetchmany(size)", 20_000, 300]
-    before = {"peak_bytes": 50_000, "sites": [site]}
-    after = {"peak_bytes": 1_050_000, "sites": [["/h/ect_service/servicer.py", 301, site[2], 1_020_000, 15_000]]}
+    before = {"peak_bytes": 50_000, "calls": 3, "sites": [site]}
+    grown = ["/h/ect_service/servicer.py", 301, site[2], 1_020_000, 15_000]
+    after = {"peak_bytes": 1_050_000, "calls": 3, "sites": [grown]}
     change = compare_memory("recommended", "server", before, after, ("/b", "/h"))
     name = "bench_memory.RecommendedStreamMemory.track_allocated_kb"
     rows = [row(name, MEMORY_POLICY, 100, 1_100, verdict="regressed")]
@@ -146,8 +147,8 @@ def test_the_report_carries_the_memory_explanation_under_the_table():
     text = markdown(report)
     assert text.index("| 🔴 regressed |") < text.index("**Where the memory went** (tracemalloc, by line, in 0.3 min)")
     assert (
-        "- **recommended, server**: +976.6 KB held at the call's peak (48.8 → 1,025.4 KB above what was held "
-        "before it); first: `ect_service/servicer.py:301` `rows = cursor.fetchmany(size)` (+976.6 KB)."
+        "- **recommended, server**: +976.6 KB held at the peak of 3 calls (48.8 → 1,025.4 KB above what was "
+        "held before them); first: `ect_service/servicer.py:301` `rows = cursor.fetchmany(size)` (+976.6 KB)."
     ) in text
     assert json.loads(as_json(report))["memory"]["changes"][0]["sites"][0]["line"] == 301
     failed = Report("main", "HEAD", exit_code(rows), rows, memory_error="measuring 1234abcd's allocation sites failed")

@@ -16,7 +16,8 @@ one before the call (tracemalloc's `compare_to`), each line with its source text
 line is found again in another revision where the lines above it moved. Natively: allocation
 sites, not instructions.
 
-OUT_FILE: {call: {side: {"peak_bytes": N, "sites": [[file, line, text, bytes, blocks], ...]}}},
+OUT_FILE: {call: {side: {"peak_bytes": N, "calls": CALLS_MEASURED, "sites": [[file, line, text,
+bytes, blocks], ...]}}},
 the sites with the largest growth first (SITES of them at most).
 """
 
@@ -32,7 +33,7 @@ import tracemalloc
 from pathlib import Path
 
 from ..common import ONLINE, USERS, empty, seeded_database
-from . import parse_calls
+from . import harness, parse_calls
 from .harness import PROBE_DIR, ServerProcess
 from .recommended import recommended_read
 
@@ -47,9 +48,17 @@ SITES = 200
 # fourteen times as long), and BASE and HEAD are compared line by line, so what the measuring
 # itself leaves alive (a few KB of its file handling) is the same on both sides.
 FRAMES = 1
-# The measuring's own blocks: tracemalloc's snapshots, the probe's answers, this module's lines,
-# and the client's file handling (pathlib: the snapshot requests and answers; the call opens no file).
-NOT_THE_CALL = (tracemalloc.__file__, str(PROBE_DIR / "*"), __file__, linecache.__file__, pathlib.__file__)
+# The measuring's own blocks: tracemalloc's snapshots, the probe's answers, this module's and the
+# harness's lines, and the client's file handling (pathlib: the snapshot requests and answers; the
+# call opens no file).
+NOT_THE_CALL = (
+    tracemalloc.__file__,
+    str(PROBE_DIR / "*"),
+    __file__,
+    harness.__file__,
+    linecache.__file__,
+    pathlib.__file__,
+)
 
 
 def _held(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
@@ -83,7 +92,7 @@ class Side:
             frame = stat.traceback[0]
             text = linecache.getline(frame.filename, frame.lineno).strip()
             rows.append([frame.filename, frame.lineno, text, stat.size_diff, stat.count_diff])
-        return {"peak_bytes": self.peak_bytes - _total(self.before), "sites": rows}
+        return {"peak_bytes": self.peak_bytes - _total(self.before), "calls": CALLS_MEASURED, "sites": rows}
 
 
 def _messages(stub, call: str):

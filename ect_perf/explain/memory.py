@@ -50,6 +50,7 @@ class MemoryChange:
     after: int
     sites: list[Site]  # the largest changes first
     explained: float | None  # the listed sites' share of the net change; None when there is none
+    calls: int = 1  # the calls whose peak it is (allocation_sites.py's CALLS_MEASURED)
 
     @property
     def change(self) -> int:
@@ -92,7 +93,8 @@ def compare_memory(
     listed = [site for site in rows[:top] if site.change]
     net = after["peak_bytes"] - before["peak_bytes"]
     explained = sum(site.change for site in listed) / net if abs(net) >= NO_CHANGE_BYTES else None
-    return MemoryChange(call, side, before["peak_bytes"], after["peak_bytes"], listed, explained)
+    calls = after.get("calls", 1)
+    return MemoryChange(call, side, before["peak_bytes"], after["peak_bytes"], listed, explained, calls)
 
 
 def explain_memory(
@@ -151,8 +153,8 @@ def _kb(size: float) -> str:
 
 def summary(change: MemoryChange) -> list[str]:
     line = (
-        f"**{change.call}, {change.side}**: {_kb(change.change)} held at the call's peak "
-        f"({change.before / 1024:,.1f} → {change.after / 1024:,.1f} KB above what was held before it)"
+        f"**{change.call}, {change.side}**: {_kb(change.change)} held at the peak of {change.calls} calls "
+        f"({change.before / 1024:,.1f} → {change.after / 1024:,.1f} KB above what was held before them)"
     )
     if change.sites:
         first = change.sites[0]
@@ -179,8 +181,8 @@ def markdown(explanation: MemoryExplanation, heading: str = "###") -> str:
         lines += summary(change)
         lines += ["", "<details><summary>By allocation site</summary>", "", *details(change), "", "</details>", ""]
     lines.append(
-        "Measured natively with tracemalloc, by line, at the peak of one call of 5,000 items against the heap "
-        f"before it (`python -m ect_perf explain {explanation.base[:8]} {explanation.head[:8]} --memory`), "
+        "Measured natively with tracemalloc, by line, at the peak of a few calls of 5,000 items against the "
+        f"heap before them (`python -m ect_perf explain {explanation.base[:8]} {explanation.head[:8]} --memory`), "
         f"in {explanation.minutes:.1f} min."
     )
     return "\n".join(lines) + "\n"
