@@ -49,6 +49,17 @@ def test_every_step_is_beyond_its_gate_threshold_and_nothing_within_is(history):
         assert step.factor == factor and (step.ratio > factor or step.ratio < 1 / factor)
 
 
+def test_a_change_below_the_gates_floor_is_no_step(history):
+    """The buffered call's counts are judged only from 600 instructions an item (min_change): its
+    client's moves of a few instructions (1,171 -> 1,185 at dd51a8e) are within its noise."""
+    policies = load_policies()
+    floor = policies.for_benchmark("bench_instructions.BufferedInstructions.track_instructions_per_item").min_change
+    assert floor == 600
+    assert not [step for step in history if step.call == "buffered" and abs(step.after - step.before) < floor]
+    assert any(step.call == "buffered" and step.side == "server" for step in history)
+    assert not [step for step in history if (step.call, step.side) == ("buffered", "client")]
+
+
 def explanation_of(step: Step, after: float) -> dict:
     lib = "/usr/lib/libpython3.11.so.1.0"
     before_side = Side(5_000, step.before, {(lib, "_PyEval_EvalFrameDefault"): step.before}, {}, {})

@@ -66,10 +66,12 @@ def steps(root: Path, results_dir: Path, policies: Policies | None = None, branc
                     continue
                 if before.value != before.value or after.value != after.value:
                     continue
-                factor = policies.for_benchmark(row).factor
+                policy = policies.for_benchmark(row)
                 ratio = after.value / before.value
-                if ratio > factor or ratio < 1 / factor:
-                    found.append(Step(commit, previous, call, side, before.value, after.value, factor))
+                if abs(after.value - before.value) < policy.min_change:  # the gate's floor too
+                    continue
+                if ratio > policy.factor or ratio < 1 / policy.factor:
+                    found.append(Step(commit, previous, call, side, before.value, after.value, policy.factor))
     return found
 
 
