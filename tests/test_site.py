@@ -186,7 +186,10 @@ def test_each_explained_step_of_the_counts_has_a_page_reached_from_the_overview(
     browser.get(url + "overview.html")
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "Steps in the instruction counts, and where the instructions went" in text
-    assert "not explained yet" in text  # the history has more steps than explanations
+    from ect_perf.explain.steps import by_commit, steps
+
+    waiting = {commit for commit in by_commit(steps(ROOT, ROOT / "results")) if commit[:8] not in explained}
+    assert ("not explained yet" in text) == bool(waiting), sorted(waiting)  # said exactly when some wait
     for commit in explained:
         browser.get(url + "overview.html")
         browser.find_element(By.CSS_SELECTOR, f'a[href="steps/{commit}.html"]').click()
