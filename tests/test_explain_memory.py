@@ -145,3 +145,10 @@ def test_memory_explains_only_the_calls_it_measures():
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "ect_perf explain: --memory measures stream, buffered, recommended, not unary"
+
+
+def test_the_command_line_offers_exactly_the_measured_calls():
+    from benchmarks.measuring.allocation_sites import CALLS as MEASURED
+    from ect_perf.explain.memory import CALLS
+
+    assert CALLS == MEASURED

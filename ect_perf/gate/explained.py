@@ -63,8 +63,10 @@ def calls_to_explain(rows: list[Comparison]) -> dict[str, set[str]]:
 
 def memory_calls_to_explain(rows: list[Comparison]) -> tuple[str, ...]:
     """The calls whose memory rows were judged regressed or improved, in allocation_sites.py's order."""
+    from ect_perf.explain.memory import CALLS  # here: ect_perf.explain imports the gate's modules
+
     wanted = {call for row in rows if row.verdict in MOVED for call in MEMORY_CALLS.get(row.benchmark, ())}
-    return tuple(call for call in ("stream", "buffered", "recommended") if call in wanted)
+    return tuple(call for call in CALLS if call in wanted)
 
 
 def waiting_notes(rows: list[Comparison]) -> dict[str, str]:
