@@ -1,21 +1,19 @@
 """`python -m ect_perf explain`: where a call's instructions went between two revisions.
 
 The comparison is tested on per-item figures as compare.py receives them; the probe's Python counts
-on a real interpreter; the whole command (slow tier) on a scratch clone with work added to the
-recommended read, where it must name the function that does the work first.
+on a real interpreter. The whole command on real counts runs in the slow tier inside the gate:
+test_calibrate_smoke.py adds work to the recommended read in a scratch clone, and the gate's
+explanation must name the function that does the work first.
 """
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from bounded import run_bounded
 
 from benchmarks.measuring.harness import PROBE_DIR
-from ect_perf import calibrate
 from ect_perf.explain.compare import Side, compare_side, is_interpreter, library_name, python_file
 from ect_perf.explain.render import as_json, markdown, summary
 
@@ -224,54 +222,6 @@ def test_an_unknown_revision_is_one_line_and_exit_2():
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "ect_perf explain: unknown revision 'no-such-revision' in " + str(ROOT)
-
-
-@pytest.fixture(scope="module")
-def injected_clone(tmp_path_factory) -> Path:
-    """A clone whose HEAD adds about 2% of the recommended read's instructions in user_columns_pages."""
-    path = tmp_path_factory.mktemp("explain") / "repo"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(path)], check=True)
-    calibrate.inject(
-        path / calibrate.SERVICER,
-        calibrate.recommended_instructions_patch(2, 11_700),
-        calibrate.REDEFINES["recommended-instructions"],
-    )
-    subprocess.run(
-        ["git", *GIT_USER, "commit", "-qam", "More work per row of the recommended read"], cwd=path, check=True
-    )
-    return path
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(2400)
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_added_work_in_the_recommended_read_is_named_first(injected_clone):
-    done = run_bounded(
-        (
-            sys.executable,
-            "-m",
-            "ect_perf",
-            "explain",
-            "HEAD~1",
-            "HEAD",
-            "recommended",
-            "--side",
-            "server",
-            "--json",
-            "explain.json",
-            "--markdown",
-            "explain.md",
-        ),
-        cwd=injected_clone,
-        timeout=2_000,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (change,) = json.loads((injected_clone / "explain.json").read_text())["changes"]
-    assert change["first"]["kind"] == "python"
-    assert (change["first"]["file"], change["first"]["function"]) == ("ect_service/servicer.py", "user_columns_pages")
-    assert 0.01 < change["change"] / change["before"] < 0.03  # the injection's +2%
-    assert change["explained"] >= 0.9
-    assert "`user_columns_pages`" in (injected_clone / "explain.md").read_text()
 
 
 def test_the_command_lines_offer_exactly_the_counted_calls():
