@@ -13,7 +13,7 @@ test: setup
 	.venv/bin/python -m pytest -m "not slow"
 
 test-all: setup
-	.venv/bin/python -m pytest --hypothesis-profile=thorough
+	.venv/bin/python -m pytest --hypothesis-profile=thorough --durations=20
 
 protos:
 	.venv/bin/python scripts/generate_protos.py

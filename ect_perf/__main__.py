@@ -183,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--reports", type=Path, metavar="DIR", help="keep each gate run's report here, as SCENARIO-RUN.json and .md"
     )
+    calibrate.add_argument(
+        "--continue",
+        dest="go_on",
+        action="store_true",
+        help="count the runs already kept in --reports DIR (at the same REV) and make only those still "
+        "missing: a calibration spread over several sessions",
+    )
     calibrate.add_argument("--config", default="asv.conf.json", help="asv configuration (default: %(default)s)")
 
     profile = commands.add_parser(
@@ -399,6 +406,9 @@ def _calibrate(args) -> int:
 
     if _config_missing("calibrate", args.config):
         return 2
+    if args.go_on and not args.reports:
+        print("ect_perf calibrate: --continue needs --reports DIR, the folder of the kept runs", file=sys.stderr)
+        return 2
     options = Options(
         rev=args.rev,
         runs=args.runs,
@@ -414,6 +424,7 @@ def _calibrate(args) -> int:
         },
         machine=args.machine,
         config_path=Path(args.config),
+        kept=args.reports if args.go_on else None,
     )
 
     def write(calibration) -> None:

@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +62,7 @@ from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
 from ect_perf.gate.render import as_json as report_json
+from ect_perf.gate.render import from_json as report_from_json
 from ect_perf.gate.render import markdown as report_markdown
 from ect_perf.gate.results import result_files
 from ect_perf.gate.run_asv import env_dir as asv_env_dir
@@ -466,6 +468,9 @@ class Options:
     )
     machine: str = field(default_factory=host_machine)  # this host's wall-clock machine
     config_path: Path = Path("asv.conf.json")
+    # A folder of gate reports (SCENARIO-RUN.json, save_reports) from earlier runs at the same REV:
+    # they count as the first runs, and only the runs still missing are made.
+    kept: Path | None = None
     # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
     references: dict[str, Reference] = field(default_factory=dict)
     # Set by calibrate() for first-item: {method: its read's p50 time to the first item at REV, ms}.
@@ -717,7 +722,26 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
             )
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
+        if options.kept:
+            for tally in calibration.tallies:
+                for report in kept_reports(options.kept, tally.scenario, rev_hash)[: options.runs]:
+                    tally.add(report)
         return run_in_turn(calibration, config, env_dir, progress)
+
+
+def kept_reports(folder: Path, scenario: str, rev_hash: str) -> list[Report]:
+    """The gate reports save_reports kept for `scenario`, runs 1, 2, ... up to the first missing
+    one. Raises CalibrationError for a report of another REV (its BASE)."""
+    reports = []
+    while (path := folder / f"{scenario}-{len(reports) + 1}.json").is_file():
+        try:
+            report = report_from_json(path.read_text())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CalibrationError(f"{path} is not a gate report this version reads ({exc})") from None
+        if report.base != rev_hash:
+            raise CalibrationError(f"{path} is a run at {report.base[:8]}, not at {rev_hash[:8]}")
+        reports.append(report)
+    return reports
 
 
 def run_in_turn(
@@ -728,6 +752,8 @@ def run_in_turn(
     options = calibration.options
     for run in range(options.runs):
         for tally in calibration.tallies:
+            if len(tally.codes) > run:  # kept from an earlier calibration (Options.kept)
+                continue
             with _environment(INSTRUCTION_CALLS, tally.calls):
                 tally.add(
                     run_gate(
@@ -893,7 +919,8 @@ def markdown(calibration: Calibration) -> str:
     lines = [
         f"### Gate calibration at `{calibration.rev_hash[:8]}`: {verdict} (exit code {calibration.code})",
         "",
-        f"{options.runs} gate run(s) per scenario, REV against a commit on top of it, the scenarios in turn.",
+        f"{options.runs} gate run(s) per scenario, REV against a commit on top of it, the scenarios in turn"
+        f"{_machines(calibration)}.",
         "",
         "| Scenario | Injected | Benchmarks | Runs | Exit 0 | Exit 1 | Other | Rate | Goal | Met | Measured size "
         "| Gate, median |",
@@ -921,6 +948,17 @@ def markdown(calibration: Calibration) -> str:
         *_ratios_table(calibration.tallies),
     ]
     return "\n".join(lines)
+
+
+def _machines(calibration: Calibration) -> str:
+    """Where the runs were made: one machine, or each with its number of runs (a calibration that
+    went on from kept runs may span hosts of one machine kind)."""
+    made = Counter(report.machine or "unknown" for tally in calibration.tallies for report in tally.reports)
+    if not made:
+        return ""
+    if len(made) == 1:
+        return f", on `{next(iter(made))}`"
+    return ", on " + ", ".join(f"`{machine}` ({runs} runs)" for machine, runs in sorted(made.items()))
 
 
 def _named_lines(tallies: list[Tally]) -> list[str]:
@@ -1053,6 +1091,7 @@ def as_json(calibration: Calibration) -> str:
                     ),
                     "median_ratios": tally.medians(),
                     "gate_minutes": [round(report.seconds / 60, 1) for report in tally.reports],
+                    "machines": [report.machine for report in tally.reports],
                     "explain_shares": [round(share, 3) for share in tally.explain_shares()],
                 }
                 for tally in calibration.tallies

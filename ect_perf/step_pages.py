@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from ect_perf.explain.render import short_source
+from ect_perf.explain.render import short_source, side_from_json
 from ect_perf.explain.steps import EXPLANATIONS, Step, by_commit, load_explanation, reproduced, steps
 from ect_perf.gate.policy import PolicyError
 
@@ -63,7 +63,7 @@ def _row(step: Step, explanation: dict | None, link: str) -> str:
 def _first(explanation: dict, step: Step) -> str:
     for change in explanation.get("changes", []):
         if change["call"] == step.call and change["side"] == step.side:
-            first = change.get("first") or {}
+            first = side_from_json(change).first
             if first.get("kind") == "python":
                 return f"{first['file']}:{first['line']} {first['function']}"
             if first:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import types
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -608,6 +609,53 @@ def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypat
     assert "| Gate, median |" in calibrate.markdown(calibration)
     assert reports[0][0].startswith("### Gate calibration at `rev`: in progress, 1 of 4 gate runs made")
     assert "in progress" not in reports[-1][0] and json.loads(calibrate.as_json(calibration))["complete"]
+
+
+def test_a_calibration_goes_on_from_the_runs_kept_in_its_reports(monkeypatch, tmp_path):
+    """Runs kept by an earlier session (save_reports) count as the first runs, read back from their
+    JSON with what the tally needs (exit code, ratios, the explanation's function named first and
+    share); only the missing runs are made, and numbered after the kept ones."""
+    first = calibration([0, 0], [(1, "regressed", 1.05)] * 2)
+    for tally in first.tallies:
+        for report in tally.reports:
+            report.base, report.machine = first.rev_hash, "host-a"
+    calibrate.save_reports(first, tmp_path / "runs")
+    made = []
+
+    def run_gate(base, head, machine, bench, config, env_dir=None):
+        made.append(head)
+        report = gate_report(1, "regressed", 1.05) if head == "b" * 40 else gate_report(0)
+        report.base, report.machine = base, machine
+        report.explanation = explanation_naming("user_item") if head == "b" * 40 else None
+        return report
+
+    monkeypatch.setattr(calibrate, "run_gate", run_gate)
+    options = replace(first.options, runs=3, machine="host-b")
+    again = calibrate.Calibration(
+        options, first.rev_hash, first.commits, [calibrate._tally(options, name) for name in options.scenarios]
+    )
+    for tally in again.tallies:
+        for report in calibrate.kept_reports(tmp_path / "runs", tally.scenario, first.rev_hash):
+            tally.add(report)
+    calibrate.run_in_turn(again, Path("c"), Path("e"))
+    assert made == ["a" * 40, "b" * 40]  # the third run of each, only
+    aa, injected = again.tallies
+    assert (aa.codes, injected.codes, injected.named) == ([0, 0, 0], [1, 1, 1], [True, True, True])
+    assert injected.explained == pytest.approx([1.0, 1.0, 1.0])
+    assert again.complete and again.code == 0
+    calibrate.save_reports(again, tmp_path / "runs")
+    assert (tmp_path / "runs" / "aa-3.json").is_file() and not (tmp_path / "runs" / "aa-4.json").exists()
+    assert ", on `host-a` (4 runs), `host-b` (2 runs)." in calibrate.markdown(again)
+    with pytest.raises(calibrate.CalibrationError, match="aa-1.json is a run at 01234567, not at fedcba98"):
+        calibrate.kept_reports(tmp_path / "runs", "aa", "fedcba9876543210")
+
+
+def test_continue_needs_the_folder_of_kept_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "ect_perf", "calibrate", "--continue"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "ect_perf calibrate: --continue needs --reports DIR, the folder of the kept runs\n"
 
 
 def test_an_instruction_injection_passes_only_when_its_function_is_named_first():

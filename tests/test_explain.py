@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.measuring.harness import PROBE_DIR
 from ect_perf.explain.compare import Side, compare_side, is_interpreter, library_name, python_file
-from ect_perf.explain.render import as_json, markdown, summary
+from ect_perf.explain.render import as_json, markdown, side_from_json, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON_LIB = "/usr/lib/libpython3.11.so.1.0"
@@ -124,6 +124,26 @@ def test_a_python_change_below_half_a_bytecode_an_item_names_the_native_function
     assert change.first["kind"] == "native" and change.first["function"] == "_PyEval_EvalFrameDefault"
 
 
+def test_what_is_named_first_moved_the_way_the_net_change_went():
+    """A step that made the server cheaper is not explained by the event loop running more
+    bytecodes, nor by a native function that got dearer: the largest move the net change's way
+    comes first, though a larger one went the other way."""
+    after = {**BEFORE, (PYTHON_LIB, "_PyEval_EvalFrameDefault"): 3_700.0, (LIBC, "pthread_mutex_lock"): 1_050.0}
+    python_before = {PAGES: (1, 40.0), LOOP: (1, 10.0)}
+    python_after = {PAGES: (1, 10.0), LOOP: (1, 50.0)}
+    change = compare_side("stream", "server", side(BEFORE, python_before), side(after, python_after), top=10)
+    assert change.change == -250 and change.python[0].function == LOOP[1]  # +40 bytecodes: the largest move
+    assert (change.first["kind"], change.first["function"], change.first["change"]) == ("python", PAGES[1], -30)
+    native = {
+        (PYTHON_LIB, "_PyEval_EvalFrameDefault"): 3_880.0,
+        (SQLITE, "sqlite3VdbeExec"): 3_150.0,
+        (LIBC, "pthread_mutex_lock"): 920.0,
+    }
+    cheaper = compare_side("stream", "server", side(BEFORE), side(native), top=10)
+    assert cheaper.change == -50 and cheaper.functions[0].function == "sqlite3VdbeExec"  # +150
+    assert (cheaper.first["function"], cheaper.first["change"]) == ("_PyEval_EvalFrameDefault", -120)
+
+
 def test_a_native_change_is_named_by_its_function_and_source():
     after = {**BEFORE, (SQLITE, "sqlite3VdbeExec"): 3_300.0, (PYTHON_LIB, "_PyEval_EvalFrameDefault"): 4_010.0}
     change = compare_side("stream", "server", side(BEFORE, {LOOP: (1, 2)}), side(after, {LOOP: (1, 2)}), top=10)
@@ -169,6 +189,7 @@ def test_markdown_and_json_carry_every_side(tmp_path):
     data = json.loads(as_json(explanation))
     assert [entry["side"] for entry in data["changes"]] == ["server", "client"]
     assert data["changes"][0]["first"]["function"] == "sqlite3VdbeExec"
+    assert side_from_json(data["changes"][0]) == changes[0]  # read back whole
 
 
 SCRIPT = """

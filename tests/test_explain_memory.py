@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from bounded import run_bounded
 
-from ect_perf.explain.memory import compare_memory, markdown
+from ect_perf.explain.memory import as_json, compare_memory, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT_USER = ["-c", "user.name=ect-perf tests", "-c", "user.email=tests@ect-perf.invalid"]
@@ -44,6 +44,30 @@ def test_sites_are_matched_by_text_where_their_lines_moved():
     assert change.explained == 1.0
     text = markdown(type("E", (), {"base": "a" * 40, "head": "b" * 40, "changes": [change], "minutes": 0.1})())
     assert "first: `ect_service/servicer.py:130` `held.extend(rows)` (+195.3 KB)" in text
+
+
+def test_the_site_named_first_grew_with_the_peak():
+    """A site that shrank by more than another grew does not explain a peak that grew: the list
+    keeps the largest changes first, the summary names the largest the peak's way."""
+    before = found(
+        200_000,
+        ("/s/ect_service/servicer.py", 10, "page = list(rows)", 150_000, 10),
+        ("/s/ect_service/servicer.py", 20, "message = Batch()", 10_000, 5),
+    )
+    after = found(
+        260_000,
+        ("/s/ect_service/servicer.py", 10, "page = list(rows)", 50_000, 10),
+        ("/s/ect_service/servicer.py", 20, "message = Batch()", 80_000, 5),
+    )
+    change = compare_memory("recommended", "server", before, after, ("/s", "/s"))
+    assert [site.text for site in change.sites] == ["page = list(rows)", "message = Batch()"]
+    assert change.first.text == "message = Batch()"
+    assert (
+        json.loads(as_json(type("E", (), {"base": "a", "head": "b", "changes": [change], "minutes": 0})()))["changes"][
+            0
+        ]["first"]["text"]
+        == "message = Batch()"
+    )
 
 
 def test_a_change_within_an_allocator_page_has_nothing_to_explain():
@@ -129,7 +153,7 @@ def test_rows_kept_by_the_recommended_read_are_named_first(holding_clone):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (change,) = json.loads((holding_clone / "memory.json").read_text())["changes"]
-    first = change["sites"][0]
+    first = change["first"]
     assert (first["file"], first["text"]) == ("ect_service/servicer.py", "rows = cursor.fetchmany(size)")
     assert change["change"] > 500_000  # 5,000 rows of three columns, kept
     assert change["explained"] >= 0.9

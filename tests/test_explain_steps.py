@@ -94,6 +94,28 @@ def test_each_explained_step_gets_a_page_linked_from_the_overview(tmp_path, hist
     assert 'href="../vendor/bootstrap/dist/css/bootstrap.min.css"' in text
 
 
+def test_a_kept_explanation_is_named_by_the_current_rule(tmp_path, history):
+    """An explanation kept from an earlier version names what moved most either way; the site names
+    what moved most the way the step went, from the rows the explanation kept."""
+    grouped = by_commit(history)
+    commit = next(c for c in grouped if c.startswith("f8261b7"))
+    step = next(s for s in grouped[commit] if (s.call, s.side) == ("recommended", "server"))
+    kept_explanation = explanation_of(step, 11_900)
+    (change,) = kept_explanation["changes"]
+    change["python"] = [
+        {"file": "ect_service/servicer.py", "line": 40, "function": "user_item", "calls_before": 1.0,
+         "calls_after": 1.0, "bytecodes_before": 10.0, "bytecodes_after": 12.0},
+        {"file": "ect_service/servicer.py", "line": 57, "function": "user_batch", "calls_before": 1.0,
+         "calls_after": 0.0, "bytecodes_before": 38.0, "bytecodes_after": 0.0},
+    ]  # fmt: skip
+    change["first"] = {"kind": "python", "file": "ect_service/servicer.py", "line": 40, "function": "user_item"}
+    kept = tmp_path / "explanations"
+    kept.mkdir()
+    (kept / f"{commit[:8]}.json").write_text(json.dumps(kept_explanation))
+    section = step_pages.write(tmp_path / "html", ROOT, RESULTS, overview._document, explanations=kept)
+    assert "ect_service/servicer.py:57 user_batch" in section and "user_item" not in section
+
+
 def test_a_commit_without_a_step_is_one_line_and_exit_2():
     done = subprocess.run(
         [sys.executable, "-m", "ect_perf", "explain-steps", "--commits", "0000000"],

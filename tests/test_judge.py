@@ -326,6 +326,45 @@ def test_markdown_shows_judge_threshold_detection_and_what_was_measured_again():
     assert first["confirmation"]["test"]["p_value"] < 0.01 and first["detects"] == "5%"
 
 
+def test_a_report_reads_back_from_its_json_whole():
+    """What reads a kept report back (a calibration that goes on) gets every row, confirmation,
+    explanation and memory change, the machine and the timings: written again, the same JSON."""
+    from ect_perf.explain import Explanation
+    from ect_perf.explain.compare import Side, compare_side
+    from ect_perf.explain.memory import MemoryExplanation, compare_memory
+    from ect_perf.gate.render import from_json
+
+    suspect = judge_row("", "bench.B.track_items", HIGHER_WALL, m(100.0), m(80.0), unit="items/s")
+    before, after = [100.0, 101.0, 99.0], [80.0, 81.0, 79.0]
+    test = worse_test(before, after, "higher", 0.01)
+    rows = [
+        confirmed(suspect, Confirmation(tuple(before), tuple(after), test, 0.03, "interleaved calls", (0.8, 0.8, 0.8))),
+        judge_row("", "bench.I.track_instructions", LOWER_COUNT, m(100.0), m(103.0), unit="instructions"),
+        judge_row("", "bench.S.track_skipped", LOWER_COUNT, m(NAN), m(1.0), unit="instructions"),
+    ]
+    lib = "/usr/lib/libpython3.11.so.1.0"
+    sides = [Side(5_000, total, {(lib, "_PyEval_EvalFrameDefault"): total}, {}, {}) for total in (100.0, 103.0)]
+    explanation = Explanation("a" * 40, "b" * 40, [compare_side("stream", "server", *sides, top=5)], 2.5, [])
+    site = ("/s/ect_service/servicer.py", 12, "rows = list(page)")
+    memory = MemoryExplanation(
+        "a" * 40,
+        "b" * 40,
+        [compare_memory("stream", "server", {"peak_bytes": 10_000, "sites": [[*site, 10_000, 3]]},
+                        {"peak_bytes": 90_000, "sites": [[*site, 90_000, 9]]}, ("/s", "/s"))],
+        0.4,
+    )  # fmt: skip
+    report = Report(
+        "a" * 40, "b" * 40, exit_code(rows), rows, ["a note"], None, 754.0, 0, explanation, "", 180.0,
+        {"bench.B.track_items": "waits"}, memory, "", "python-svc-amd25.17-6.18.44-fc-v1272",
+    )  # fmt: skip
+    again = from_json(as_json(report))
+    assert as_json(again) == as_json(report)
+    assert again.machine == "python-svc-amd25.17-6.18.44-fc-v1272" and again.explain_seconds == 180.0
+    assert again.rows[0].confirmation.test.estimate == pytest.approx(0.8)
+    assert again.explanation.changes[0].first == explanation.changes[0].first
+    assert again.memory.changes[0].first.text == "rows = list(page)"
+
+
 def test_markdown_names_environments_when_there_are_several():
     rows = compare(
         {("postgresql", "bench_x.C.track_y"): m(1.0), ("mariadb", "bench_x.C.track_y"): m(1.0)},

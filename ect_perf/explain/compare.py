@@ -244,17 +244,31 @@ PYTHON_NAMED_MIN = 0.5
 
 
 def first_named(change: SideChange) -> dict:
-    """What the explanation names first: where the interpreter's instructions moved most (the
-    largest library change is CPython's), the Python function whose own bytecodes moved most, since
-    that is the code those instructions ran, if it moved by PYTHON_NAMED_MIN; else the native
-    function whose own instructions did."""
+    """What the explanation names first: what moved most the way the net change went (a function
+    that got cheaper does not explain a regression). Where the interpreter's instructions moved most
+    (the largest such library change is CPython's), the Python function whose own bytecodes moved
+    most, since that is the code those instructions ran, if it moved by PYTHON_NAMED_MIN; else the
+    native function whose own instructions did. With no net change to follow, the largest change
+    either way."""
     if not change.functions:
         return {}
-    top_library = change.libraries[0][0] if change.libraries else ""
-    if is_interpreter(top_library) and change.python and abs(change.python[0].change) >= PYTHON_NAMED_MIN:
-        row = change.python[0]
-        return {"kind": "python", "file": row.file, "line": row.line, "function": row.function, "change": row.change}
-    row = change.functions[0]
+    way = 1 if change.change >= 1 else -1 if change.change <= -1 else 0
+
+    def most(rows: list, moved) -> object | None:
+        along = [row for row in rows if way * moved(row) > 0] if way else list(rows)
+        return max(along, key=lambda row: abs(moved(row)), default=None)
+
+    library = most(change.libraries, lambda entry: entry[2] - entry[1])
+    python = most(change.python, lambda row: row.change)
+    if library and is_interpreter(library[0]) and python and abs(python.change) >= PYTHON_NAMED_MIN:
+        return {
+            "kind": "python",
+            "file": python.file,
+            "line": python.line,
+            "function": python.function,
+            "change": python.change,
+        }
+    row = most(change.functions, lambda row: row.change) or change.functions[0]
     return {
         "kind": "native",
         "library": library_name(row.library),

@@ -56,6 +56,14 @@ class MemoryChange:
     def change(self) -> int:
         return self.after - self.before
 
+    @property
+    def first(self) -> Site | None:
+        """The site named first: the one that moved most the way the peak went (a site that shrank
+        does not explain a peak that grew); with no change of the peak, the largest either way."""
+        way = 1 if self.change >= NO_CHANGE_BYTES else -1 if self.change <= -NO_CHANGE_BYTES else 0
+        along = [site for site in self.sites if way * site.change > 0] if way else self.sites
+        return max(along, key=lambda site: abs(site.change), default=None)
+
 
 @dataclass
 class MemoryExplanation:
@@ -156,8 +164,8 @@ def summary(change: MemoryChange) -> list[str]:
         f"**{change.call}, {change.side}**: {_kb(change.change)} held at the peak of {change.calls} calls "
         f"({change.before / 1024:,.1f} → {change.after / 1024:,.1f} KB above what was held before them)"
     )
-    if change.sites:
-        first = change.sites[0]
+    first = change.first
+    if first:
         line += f"; first: `{first.file}:{first.line}` `{first.text}` ({_kb(first.change)})"
     lines = [line + "."]
     if change.explained is not None:
@@ -188,9 +196,26 @@ def markdown(explanation: MemoryExplanation, heading: str = "###") -> str:
     return "\n".join(lines) + "\n"
 
 
+def from_json(data: dict) -> MemoryExplanation:
+    """An explanation as as_json wrote it."""
+    fields = ("call", "side", "before", "after", "explained", "calls")
+    changes = [
+        MemoryChange(
+            **{name: change[name] for name in fields},
+            sites=[
+                Site(**{name: site[name] for name in ("file", "line", "text", "before", "after")})
+                for site in change["sites"]
+            ],
+        )  # fmt: skip
+        for change in data["changes"]
+    ]
+    return MemoryExplanation(data["base"], data["head"], changes, data["minutes"])
+
+
 def as_json(explanation: MemoryExplanation) -> str:
     def side(change: MemoryChange) -> dict:
-        return {**asdict(change), "change": change.change}
+        first = change.first
+        return {**asdict(change), "change": change.change, "first": asdict(first) if first else None}
 
     return json.dumps(
         {

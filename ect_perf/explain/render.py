@@ -1,5 +1,6 @@
 """An explanation as a reader takes it in: a few lines per call and side (what moved, the function
-named first, the libraries), the tables in a details block; and the same as JSON."""
+named first, the libraries), the tables in a details block; and the same as JSON, read back by
+side_from_json."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ect_perf.explain.compare import PythonRow, SideChange, library_name
+from ect_perf.explain.compare import FunctionRow, PythonRow, SideChange, first_named, library_name
 
 
 def short_source(path: str) -> str:
@@ -124,3 +125,30 @@ def as_json(explanation) -> str:
         },
         indent=1,
     )
+
+
+def side_from_json(data: dict) -> SideChange:
+    """One side as as_json wrote it; `first` named again by this version's rule (first_named), so
+    that explanations kept from earlier versions name what they would name now."""
+    change = SideChange(
+        data["call"],
+        data["side"],
+        data["before"],
+        data["after"],
+        [(entry["path"], entry["before"], entry["after"]) for entry in data["libraries"]],
+        [FunctionRow(**row) for row in data["functions"]],
+        [PythonRow(**row) for row in data["python"]],
+        data["python_change"],
+        data["explained"],
+    )
+    change.first = first_named(change)
+    return change
+
+
+def from_json(data: dict):
+    """An explanation as as_json wrote it (ect_perf.explain.Explanation), each side read by
+    side_from_json."""
+    from ect_perf.explain import Explanation
+
+    changes = [side_from_json(change) for change in data["changes"]]
+    return Explanation(data["base"], data["head"], changes, data["minutes"], data.get("notes", []))

@@ -145,6 +145,7 @@ def run_gate(
         waiting_notes(rows),
         memory,
         memory_error,
+        machine,
     )
 
 

@@ -240,3 +240,4 @@ class Report:
     waiting: dict[str, str] = field(default_factory=dict)  # {row: why} of wall-clock rows with no CPU change
     memory: object | None = None  # ect_perf.explain.memory.MemoryExplanation of the memory rows that moved
     memory_error: str = ""  # why they could not be explained
+    machine: str = ""  # the asv machine it measured on

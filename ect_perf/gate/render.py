@@ -1,13 +1,22 @@
 """The gate's report: Markdown for the pull request (the table first, then what was measured
-again and what each run read) and the same as JSON."""
+again and what each run read) and the same as JSON, read back by from_json."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 
-from ect_perf.gate.judge import FAILED, NOTHING_MEASURED, OK, REGRESSED, Comparison, Report, screen_factor
-from ect_perf.gate.stats import FAMILY_ALPHA
+from ect_perf.gate.judge import (
+    FAILED,
+    NOTHING_MEASURED,
+    OK,
+    REGRESSED,
+    Comparison,
+    Confirmation,
+    Report,
+    screen_factor,
+)
+from ect_perf.gate.stats import FAMILY_ALPHA, Test
 
 MARKS = {
     "regressed": "🔴 regressed",
@@ -221,7 +230,9 @@ def as_json(report: Report) -> str:
             "verdict": VERDICT_TEXT[report.code],
             "notes": report.notes,
             "factor_override": report.factor_override,
+            "machine": report.machine,
             "seconds": round(report.seconds, 1),
+            "explain_seconds": round(report.explain_seconds, 1),
             "confirm_pairs": report.confirm_pairs,
             "benchmarks": [row_json(row) for row in report.rows],
             "explanation": _explanation_json(report),
@@ -229,4 +240,46 @@ def as_json(report: Report) -> str:
             "waiting": report.waiting,
         },
         indent=2,
+    )
+
+
+def from_json(text: str) -> Report:
+    """A report as as_json wrote it, for what reads reports back (the calibration that goes on from
+    kept runs). A value that was NaN (skipped, or not run in that revision) comes back as None."""
+    from ect_perf.explain.memory import from_json as memory_from_json
+    from ect_perf.explain.render import from_json as explanation_from_json
+
+    data = json.loads(text)
+    fields = {name for name in Comparison.__dataclass_fields__} - {"confirmation"}
+    rows = []
+    for row in data["benchmarks"]:
+        found = row.get("confirmation")
+        confirmation = None
+        if found:
+            confirmation = Confirmation(
+                tuple(found["before"]),
+                tuple(found["after"]),
+                Test(**found["test"]),
+                found["detectable"],
+                found["design"],
+                tuple(found.get("ratios", ())),
+            )
+        rows.append(Comparison(**{name: row[name] for name in fields}, confirmation=confirmation))
+    explanation, memory = data.get("explanation") or {}, data.get("memory") or {}
+    return Report(
+        data["base"],
+        data["head"],
+        data["exit_code"],
+        rows,
+        data["notes"],
+        data["factor_override"],
+        data["seconds"],
+        data["confirm_pairs"],
+        explanation_from_json(explanation) if "changes" in explanation else None,
+        explanation.get("error", ""),
+        data.get("explain_seconds", explanation.get("seconds", 0.0)),
+        data.get("waiting", {}),
+        memory_from_json(memory) if "changes" in memory else None,
+        memory.get("error", ""),
+        data.get("machine", ""),
     )
