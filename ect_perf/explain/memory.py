@@ -206,7 +206,7 @@ def from_json(data: dict) -> MemoryExplanation:
                 Site(**{name: site[name] for name in ("file", "line", "text", "before", "after")})
                 for site in change["sites"]
             ],
-        )  # fmt: skip
+        )
         for change in data["changes"]
     ]
     return MemoryExplanation(data["base"], data["head"], changes, data["minutes"])
