@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +244,13 @@ def compare_side(call: str, side: str, before: Side, after: Side, top: int) -> S
 PYTHON_NAMED_MIN = 0.5
 
 
+def moved_most(rows: list, way: int, moved: Callable[[object], float]):
+    """Of `rows`, the one whose `moved(row)` is largest the way `way` says (1 up, -1 down); with
+    way 0, the largest either way. None when none moved that way."""
+    along = [row for row in rows if way * moved(row) > 0] if way else list(rows)
+    return max(along, key=lambda row: abs(moved(row)), default=None)
+
+
 def first_named(change: SideChange) -> dict:
     """What the explanation names first: what moved most the way the net change went (a function
     that got cheaper does not explain a regression). Where the interpreter's instructions moved most
@@ -253,13 +261,8 @@ def first_named(change: SideChange) -> dict:
     if not change.functions:
         return {}
     way = 1 if change.change >= 1 else -1 if change.change <= -1 else 0
-
-    def most(rows: list, moved) -> object | None:
-        along = [row for row in rows if way * moved(row) > 0] if way else list(rows)
-        return max(along, key=lambda row: abs(moved(row)), default=None)
-
-    library = most(change.libraries, lambda entry: entry[2] - entry[1])
-    python = most(change.python, lambda row: row.change)
+    library = moved_most(change.libraries, way, lambda entry: entry[2] - entry[1])
+    python = moved_most(change.python, way, lambda row: row.change)
     if library and is_interpreter(library[0]) and python and abs(python.change) >= PYTHON_NAMED_MIN:
         return {
             "kind": "python",
@@ -268,7 +271,7 @@ def first_named(change: SideChange) -> dict:
             "function": python.function,
             "change": python.change,
         }
-    row = most(change.functions, lambda row: row.change) or change.functions[0]
+    row = moved_most(change.functions, way, lambda row: row.change) or change.functions[0]
     return {
         "kind": "native",
         "library": library_name(row.library),

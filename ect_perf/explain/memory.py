@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ect_perf.explain import revisions
-from ect_perf.explain.compare import python_file
+from ect_perf.explain.compare import moved_most, python_file
 from ect_perf.gate.interleave import extract_service
 
 CALLS = ("stream", "buffered", "recommended")  # benchmarks/measuring/allocation_sites.py's CALLS
@@ -61,8 +61,7 @@ class MemoryChange:
         """The site named first: the one that moved most the way the peak went (a site that shrank
         does not explain a peak that grew); with no change of the peak, the largest either way."""
         way = 1 if self.change >= NO_CHANGE_BYTES else -1 if self.change <= -NO_CHANGE_BYTES else 0
-        along = [site for site in self.sites if way * site.change > 0] if way else self.sites
-        return max(along, key=lambda site: abs(site.change), default=None)
+        return moved_most(self.sites, way, lambda site: site.change)
 
 
 @dataclass

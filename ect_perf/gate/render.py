@@ -4,7 +4,7 @@ again and what each run read) and the same as JSON, read back by from_json."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 from ect_perf.gate.judge import (
     FAILED,
@@ -250,7 +250,7 @@ def from_json(text: str) -> Report:
     from ect_perf.explain.render import from_json as explanation_from_json
 
     data = json.loads(text)
-    fields = {name for name in Comparison.__dataclass_fields__} - {"confirmation"}
+    names = {field.name for field in fields(Comparison)} - {"confirmation"}
     rows = []
     for row in data["benchmarks"]:
         found = row.get("confirmation")
@@ -264,7 +264,7 @@ def from_json(text: str) -> Report:
                 found["design"],
                 tuple(found.get("ratios", ())),
             )
-        rows.append(Comparison(**{name: row[name] for name in fields}, confirmation=confirmation))
+        rows.append(Comparison(**{name: row[name] for name in names}, confirmation=confirmation))
     explanation, memory = data.get("explanation") or {}, data.get("memory") or {}
     return Report(
         data["base"],
