@@ -702,6 +702,33 @@ def test_the_report_gives_the_explaining_s_share_of_the_gate_s_time():
     assert json.loads(calibrate.as_json(result))["scenarios"][1]["explain_shares"] == [0.1, 0.5, 0.15]
 
 
+def test_the_explaining_s_time_is_weighed_against_the_gate_a_pull_request_runs():
+    """The A/A runs judge every benchmark: explaining's median (200 s) adds 20% to their median gate
+    (1,000 s), within the goal, though it was 50% of the injected scenario's own narrow gates."""
+    result = calibration([0, 0, 0], [(1, "regressed", 1.05)] * 3)
+    for report, whole in zip(result.tallies[0].reports, [900, 1_000, 1_400]):
+        report.seconds = whole
+    for report, explaining in zip(result.tallies[1].reports, [150, 200, 250]):
+        report.explain_seconds, report.seconds = explaining, 2 * explaining
+    cost = calibrate.explain_time(result.tallies)
+    assert cost.adds == pytest.approx(0.2) and cost.verdict() == "within the goal"
+    text = calibrate.markdown(result)
+    assert "Explaining took a median 3.3 min over the 3 runs that explained something." in text
+    assert "median 16.7 min) that adds 20%: within the goal (at most 50%, goal 25%)." in text
+    assert "it took a median 50% of the gate's time over the 3 runs that explained something (largest 50%)." in text
+    explaining = json.loads(calibrate.as_json(result))["explaining"]
+    assert explaining == {
+        "median_minutes": 3.33,
+        "default_gate_median_minutes": 16.67,
+        "adds": 0.2,
+        "median_share_of_own_gate": 0.5,
+        "verdict": "within the goal",
+    }
+    for report in result.tallies[0].reports:  # the same explaining against a quicker gate: 200 s of 300 s
+        report.seconds = 300
+    assert calibrate.explain_time(result.tallies).verdict() == "**over the limit**"
+
+
 def test_a_tally_without_a_selection_counts_any_regressed_row():
     elsewhere = gate_row(1.3, "regressed", "bench_memory.GcPressure.track_gc_collections")
     anything = calibrate.Tally("recommended-wall", None, injected=True)
