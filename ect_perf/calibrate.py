@@ -90,6 +90,23 @@ REDEFINES = {
     "first-item": ("GetUsersOnlineStream", "StreamUsersOnline"),
 }
 
+# How each scenario's commit injects its change, in a line. A calibration spread over sessions
+# (--reports DIR --continue) refuses the runs it kept of an injection that has changed since, so
+# one report never mixes two injections: change the line whenever the injection changes.
+INJECTIONS = {
+    "aa": "nothing",
+    "instructions": "empty loop turns in user_item, sized from the stream's server count",
+    "wall": "a busy-wait every 1,000 items of a stream in user_item, a share of their time",
+    "recommended-instructions": "empty loop turns per row after each page of user_columns_pages, sized from "
+    "the recommended read's server count",
+    "connection-instructions": "empty loop turns per row in the sqlite3 cursors' fetchmany, sized from the "
+    "recommended read's server count",
+    "recommended-wall": "a busy-wait after each page of user_columns_pages, a share of the time since the "
+    "previous page",
+    "first-item": "a busy-wait before both reads' first write, a share of their p50 at REV on this host",
+}
+INJECTIONS_FILE = "injections.json"  # in --reports DIR: {scenario: Options.injection(scenario)}
+
 # The instructions scenarios are sized against the server's instructions per item as counted at
 # REV (or at its newest counted ancestor) in the checkout's results/valgrind, so "+2%" stays 2% as
 # the service gets faster (the stream's 121,500 at 400cb57, 109,300 at 89ee532). What the patch adds
@@ -111,8 +128,8 @@ LOOP_INSTRUCTIONS = 113
 # CPython keeps one object per int up to 256; a range beyond that makes an int object per turn, which
 # costs more than LOOP_INSTRUCTIONS. So the recommended read's loop runs in ranges of at most this.
 LOOP_RUN = 256
-SLEEP_EVERY = 100  # items between two waits of the wall scenario
-NEW_STREAM_GAP = 0.1  # seconds: a longer gap between two waits is a new stream, not a slow one
+WAIT_EVERY = 1_000  # items of a stream between two waits of the wall scenario
+NEW_STREAM_GAP = 0.1  # seconds: a longer gap between two items is a new stream, not a slow one
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
 # bench_instructions.py's call for each count (its CALLS), to count only those a selection runs.
 INSTRUCTION_COUNTS = {
@@ -221,33 +238,38 @@ def user_item(row):
 
 def wall_patch(percent: float) -> str:
     """Redefines user_item to hold the server now and then: wall-clock time, no work that an
-    instruction count of the selection sees. Every 100th item it busy-waits `percent`% of the time
-    the last 100 items took (the waits excluded), so it adds about `percent`% whatever the host's
-    speed. A busy-wait, not time.sleep: these waits are a fraction of a millisecond, which
-    time.sleep overshoots by about as much again. A gap of more than NEW_STREAM_GAP seconds is a
-    new stream: no wait."""
+    instruction count of the selection sees. Every WAIT_EVERY items of a stream it busy-waits
+    `percent`% of the time those items took since the stream's first (the waits excluded), so it
+    adds about `percent`% whatever the host's speed. A busy-wait, not time.sleep: time.sleep
+    overshoots. Few long waits, not many short ones: each stall costs the stream more than its own
+    length (the client drains and must be woken again), and waits every 100 items (about 0.5 ms
+    each) made StreamThroughput 11-16% slower for the 10% asked (journal, 2026-12-05). An item more
+    than NEW_STREAM_GAP seconds after the previous one starts a new stream, whose time counts from
+    that item."""
     return f"""
 
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item: every {SLEEP_EVERY}th item,
-# wait {percent:g}% of the time the last {SLEEP_EVERY} items took.
-import itertools as _calibration_itertools
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item: every {WAIT_EVERY} items of a
+# stream, wait {percent:g}% of the time they took.
 import time as _calibration_time
 
 _calibration_user_item = user_item
-_calibration_items = _calibration_itertools.count(1)
-_calibration_since = [_calibration_time.perf_counter()]
+_calibration_stream = [float("-inf"), 0.0, 0]  # the previous item's time, the items' start, items since
 
 
 {_busy_wait()}
 
 
 def user_item(row):
-    if next(_calibration_items) % {SLEEP_EVERY} == 0:
+    stream = _calibration_stream
+    now = _calibration_time.perf_counter()
+    if now - stream[0] > {NEW_STREAM_GAP}:
+        stream[1], stream[2] = now, 0
+    stream[2] += 1
+    if stream[2] == {WAIT_EVERY}:
+        _calibration_wait_until(now + (now - stream[1]) * {percent / 100:g})
         now = _calibration_time.perf_counter()
-        elapsed = now - _calibration_since[0]
-        if elapsed < {NEW_STREAM_GAP}:
-            _calibration_wait_until(now + elapsed * {percent / 100:g})
-        _calibration_since[0] = _calibration_time.perf_counter()
+        stream[1], stream[2] = now, 0
+    stream[0] = now
     return _calibration_user_item(row)
 """
 
@@ -493,6 +515,11 @@ class Options:
             "first-item": self.first_item_percent,
         }.get(scenario)
 
+    def injection(self, scenario: str) -> str:
+        """INJECTIONS' line with the size asked: what kept runs must share to count together."""
+        percent = self.percent(scenario)
+        return INJECTIONS[scenario] + (f", +{percent:g}%" if percent is not None else "")
+
     def patch(self, scenario: str) -> str | None:
         if scenario == "instructions":
             return instructions_patch(self.instructions_percent, self.references[scenario].per_item)
@@ -532,7 +559,7 @@ class Options:
                 f"at {reference.commit[:8]})"
             )
         if scenario == "wall":
-            return f"+{percent:g}% wall time (waits {percent:g}% of each {SLEEP_EVERY} items' time)"
+            return f"+{percent:g}% wall time (waits {percent:g}% of each {WAIT_EVERY} items' time)"
         if scenario == "recommended-wall":
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
@@ -724,14 +751,23 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
         calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
         if options.kept:
             for tally in calibration.tallies:
-                for report in kept_reports(options.kept, tally.scenario, rev_hash)[: options.runs]:
+                kept = kept_reports(options.kept, tally.scenario, rev_hash, options.injection(tally.scenario))
+                for report in kept[: options.runs]:
                     tally.add(report)
         return run_in_turn(calibration, config, env_dir, progress)
 
 
-def kept_reports(folder: Path, scenario: str, rev_hash: str) -> list[Report]:
+def kept_reports(folder: Path, scenario: str, rev_hash: str, injection: str | None = None) -> list[Report]:
     """The gate reports save_reports kept for `scenario`, runs 1, 2, ... up to the first missing
-    one. Raises CalibrationError for a report of another REV (its BASE)."""
+    one. Raises CalibrationError for a report of another REV (its BASE), and for runs of another
+    injection than `injection` (Options.injection) as INJECTIONS_FILE records it."""
+    recorded = kept_injections(folder).get(scenario)
+    if injection is not None and recorded is not None and recorded != injection:
+        if (folder / f"{scenario}-1.json").is_file():
+            raise CalibrationError(
+                f"the {scenario} runs kept in {folder} were made with another injection ({recorded}; now: "
+                f"{injection}): move {folder}/{scenario}-*.json and .md away to make them again"
+            )
     reports = []
     while (path := folder / f"{scenario}-{len(reports) + 1}.json").is_file():
         try:
@@ -845,11 +881,25 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
     return _git(clone, "rev-parse", "HEAD")
 
 
+def kept_injections(folder: Path) -> dict[str, str]:
+    """INJECTIONS_FILE of a reports folder: {scenario: injection}; empty when there is none."""
+    path = folder / INJECTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise CalibrationError(f"{path} is not a scenario's injections file ({exc})") from None
+
+
 def save_reports(calibration: Calibration, folder: Path) -> None:
     """Each gate run's report as folder/SCENARIO-RUN.json and .md (the gate's own JSON and Markdown,
     the pull-request comment: every row, what was measured again and what each run read, and the
     explanation)."""
     folder.mkdir(parents=True, exist_ok=True)
+    injections = kept_injections(folder)
+    injections.update({tally.scenario: calibration.options.injection(tally.scenario) for tally in calibration.tallies})
+    (folder / INJECTIONS_FILE).write_text(json.dumps(dict(sorted(injections.items())), indent=1) + "\n")
     for tally in calibration.tallies:
         for run, report in enumerate(tally.reports, start=1):
             path = folder / f"{tally.scenario}-{run}.json"
@@ -1101,7 +1151,7 @@ def _injected_json(options: Options) -> dict:
             else {}
         ),
         "wall_percent": options.wall_percent,
-        "wait_every_items": SLEEP_EVERY,
+        "wait_every_items": WAIT_EVERY,
         "first_item_percent": options.first_item_percent,
         "first_item_p50_ms_at_rev": options.first_item_ms,
     }

@@ -191,14 +191,15 @@ def test_connection_instructions_patch_adds_turns_per_row_the_driver_hands_over(
 
 
 class BusyClock:
-    """A clock the test sets; each reading advances it by a tenth of a microsecond, as a busy-wait
-    reading the real clock would see it move."""
+    """A clock the test sets; each reading advances it by `step` seconds, as a busy-wait reading the
+    real clock would see it move."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: float = 1e-7) -> None:
         self.now = 0.0
+        self.step = step
 
     def perf_counter(self) -> float:
-        self.now += 1e-7
+        self.now += self.step
         return self.now
 
 
@@ -210,23 +211,55 @@ def item_stream(module, clock: BusyClock, items: int, seconds_per_item: float) -
     return items * seconds_per_item
 
 
+def recorded_waits(module, clock: BusyClock) -> list[float]:
+    """The patch's waits, each as long as it asked, on the clock."""
+    waits = []
+
+    def wait_until(until):
+        waits.append(until - clock.now)
+        clock.now = max(clock.now, until)
+
+    module._calibration_wait_until = wait_until
+    return waits
+
+
 @pytest.mark.parametrize("percent", [10, 20])
 def test_wall_patch_adds_the_percentage_of_the_items_own_time(tmp_path, percent):
-    """At 30 µs per item, 10% is 0.3 ms per 100 items, waited out on the clock (no sleep to overshoot)."""
+    """At 30 µs per item, 10% is 3 ms per 1,000 items, waited out on the clock (no sleep to overshoot)."""
     module = patched_servicer(tmp_path, wall_patch(percent), f"calibration_wall_{percent}")
-    clock = module._calibration_time = BusyClock()
-    module._calibration_since[0] = 0.0
+    clock = module._calibration_time = BusyClock(step=1e-8)
     busy = item_stream(module, clock, 10_000, 30e-6)
     waited = clock.now - busy
     assert waited == pytest.approx(busy * percent / 100, rel=0.01)
 
 
-def test_wall_patch_does_not_wait_after_a_pause_between_streams(tmp_path):
+def test_wall_patch_waits_every_thousand_items_of_a_stream(tmp_path):
+    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_every")
+    clock = module._calibration_time = BusyClock()
+    waits = recorded_waits(module, clock)
+    item_stream(module, clock, 5_000, 50e-6)
+    assert calibrate.WAIT_EVERY == 1_000 and len(waits) == 5
+    assert waits == pytest.approx([5e-3] * 5, rel=0.01)  # 10% of 1,000 items at 50 µs
+
+
+def test_wall_patch_counts_a_new_stream_from_its_first_item(tmp_path):
+    """A pause between two streams is not waited for, and the first stream's last 500 items do not
+    count towards the second's first wait."""
     module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_gap")
     clock = module._calibration_time = BusyClock()
-    module._calibration_since[0] = 0.0
-    busy = item_stream(module, clock, 300, 0.01)  # 100 items take 1 s: each 100th item starts a new stream
-    assert clock.now - busy < 1e-3  # the clock's own readings only
+    waits = recorded_waits(module, clock)
+    item_stream(module, clock, 1_500, 30e-6)
+    clock.now += 1.0  # between two streams
+    item_stream(module, clock, 1_000, 50e-6)
+    assert waits == pytest.approx([3e-3, 5e-3], rel=0.01)
+
+
+def test_wall_patch_does_not_wait_when_each_item_comes_after_a_pause(tmp_path):
+    module = patched_servicer(tmp_path, wall_patch(10), "calibration_wall_slow")
+    clock = module._calibration_time = BusyClock()
+    waits = recorded_waits(module, clock)
+    item_stream(module, clock, 3_000, calibrate.NEW_STREAM_GAP * 2)
+    assert waits == []
 
 
 def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turns(tmp_path, engine):
@@ -603,7 +636,13 @@ def test_the_scenarios_run_in_turn_and_each_run_is_reported_as_it_ends(monkeypat
     calibrate.save_reports(calibration, tmp_path / "runs")
     saved = sorted(path.name for path in (tmp_path / "runs").iterdir())
     names = [f"{name}-{run}" for name in ("aa", "recommended-wall") for run in (1, 2)]
-    assert saved == [f"{name}.{kind}" for name in names for kind in ("json", "md")]
+    assert saved == sorted(
+        [f"{name}.{kind}" for name in names for kind in ("json", "md")] + [calibrate.INJECTIONS_FILE]
+    )
+    assert calibrate.kept_injections(tmp_path / "runs") == {
+        "aa": "nothing",
+        "recommended-wall": calibrate.INJECTIONS["recommended-wall"] + ", +10%",
+    }
     assert "| Benchmark |" in (tmp_path / "runs" / "aa-1.md").read_text()
     assert json.loads((tmp_path / "runs" / "aa-2.json").read_text())["exit_code"] == 0
     assert "| Gate, median |" in calibrate.markdown(calibration)
@@ -648,6 +687,26 @@ def test_a_calibration_goes_on_from_the_runs_kept_in_its_reports(monkeypatch, tm
     assert ", on `host-a` (4 runs), `host-b` (2 runs)." in calibrate.markdown(again)
     with pytest.raises(calibrate.CalibrationError, match="aa-1.json is a run at 01234567, not at fedcba98"):
         calibrate.kept_reports(tmp_path / "runs", "aa", "fedcba9876543210")
+
+
+def test_runs_kept_of_another_injection_are_refused(tmp_path):
+    """A calibration spread over sessions never mixes two injections of one scenario: the kept runs
+    of an injection changed since (another size here) are refused, naming what to move away."""
+    first = calibration([0, 0], [(1, "regressed", 1.05)] * 2)
+    for tally in first.tallies:
+        for report in tally.reports:
+            report.base = first.rev_hash
+    calibrate.save_reports(first, tmp_path / "runs")
+    injection = first.options.injection("instructions")
+    assert injection == calibrate.INJECTIONS["instructions"] + ", +5%"
+    kept = calibrate.kept_reports(tmp_path / "runs", "instructions", first.rev_hash, injection)
+    assert len(kept) == 2
+    larger = replace(first.options, instructions_percent=10.0).injection("instructions")
+    with pytest.raises(calibrate.CalibrationError, match=r"the instructions runs kept in .* another injection"):
+        calibrate.kept_reports(tmp_path / "runs", "instructions", first.rev_hash, larger)
+    assert len(calibrate.kept_reports(tmp_path / "runs", "aa", first.rev_hash, "nothing")) == 2
+    (tmp_path / "runs" / calibrate.INJECTIONS_FILE).unlink()  # kept before injections were recorded
+    assert len(calibrate.kept_reports(tmp_path / "runs", "instructions", first.rev_hash, larger)) == 2
 
 
 def test_continue_needs_the_folder_of_kept_runs():
