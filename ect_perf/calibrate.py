@@ -1064,7 +1064,7 @@ def explain_time(tallies: list[Tally]) -> ExplainTime | None:
     default = [r.seconds for tally in tallies if tally.bench is None and not tally.injected for r in tally.reports]
     return ExplainTime(
         seconds=[r.explain_seconds for r in explaining],
-        shares=[r.explain_seconds / r.seconds for r in explaining],
+        shares=[share for tally in tallies for share in tally.explain_shares()],
         default_gate_seconds=statistics.median(default) if default else None,
     )
 
