@@ -11,8 +11,9 @@ wraps two methods of the servicer class before grpc takes them); the messages st
   instructions              `user_item()` (GetUsersOnlineStream, GetUsersOnline) burns about P% more
                             CPU instructions per item (--instructions-percent): P% of the stream
                             server's count at REV, or at its newest counted ancestor;
-  wall                      `user_item()` busy-waits every 100th item W% (--wall-percent) of the time
-                            the last 100 took: about W% more wall-clock time on any host, no CPU work;
+  wall                      `user_rows_page()`, each page of GetUsersOnlineStream, waits W% (--wall-percent)
+                            of the time since the previous page: about W% more wall-clock time on any
+                            host, no CPU work;
   recommended-instructions  `user_columns_pages()`, each page of the recommended read (StreamUsersOnline
                             with columns), burns about R% (--recommended-instructions-percent) of that
                             read server's count at REV (or its newest counted ancestor) per row;
@@ -83,7 +84,7 @@ SERVICER = Path("ect_service") / "servicer.py"
 # What each scenario's patch redefines: a servicer without it cannot be calibrated on that scenario.
 REDEFINES = {
     "instructions": ("user_item",),
-    "wall": ("user_item",),
+    "wall": ("user_rows_page",),
     "recommended-instructions": ("user_columns_pages",),
     "connection-instructions": (),  # it patches the database driver's module, not the servicer's code
     "recommended-wall": ("user_columns_pages",),
@@ -96,7 +97,7 @@ REDEFINES = {
 INJECTIONS = {
     "aa": "nothing",
     "instructions": "empty loop turns in user_item, sized from the stream's server count",
-    "wall": "a busy-wait every 1,000 items of a stream in user_item, a share of their time",
+    "wall": "a busy-wait after each page of user_rows_page, a share of the time since the previous page",
     "recommended-instructions": "empty loop turns per row after each page of user_columns_pages, sized from "
     "the recommended read's server count",
     "connection-instructions": "empty loop turns per row in the sqlite3 cursors' fetchmany, sized from the "
@@ -128,8 +129,6 @@ LOOP_INSTRUCTIONS = 113
 # CPython keeps one object per int up to 256; a range beyond that makes an int object per turn, which
 # costs more than LOOP_INSTRUCTIONS. So the recommended read's loop runs in ranges of at most this.
 LOOP_RUN = 256
-WAIT_EVERY = 1_000  # items of a stream between two waits of the wall scenario
-NEW_STREAM_GAP = 0.1  # seconds: a longer gap between two items is a new stream, not a slow one
 INSTRUCTION_CALLS = "ECT_BENCH_INSTRUCTION_CALLS"  # which calls bench_instructions.py counts
 # bench_instructions.py's call for each count (its CALLS), to count only those a selection runs.
 INSTRUCTION_COUNTS = {
@@ -237,41 +236,16 @@ def user_item(row):
 
 
 def wall_patch(percent: float) -> str:
-    """Redefines user_item to hold the server now and then: wall-clock time, no work that an
-    instruction count of the selection sees. Every WAIT_EVERY items of a stream it busy-waits
-    `percent`% of the time those items took since the stream's first (the waits excluded), so it
-    adds about `percent`% whatever the host's speed. A busy-wait, not time.sleep: time.sleep
-    overshoots. Few long waits, not many short ones: each stall costs the stream more than its own
-    length (the client drains and must be woken again), and waits every 100 items (about 0.5 ms
-    each) made StreamThroughput 11-16% slower for the 10% asked (journal, 2026-12-05). An item more
-    than NEW_STREAM_GAP seconds after the previous one starts a new stream, whose time counts from
-    that item."""
-    return f"""
-
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item: every {WAIT_EVERY} items of a
-# stream, wait {percent:g}% of the time they took.
-import time as _calibration_time
-
-_calibration_user_item = user_item
-_calibration_stream = [float("-inf"), 0.0, 0]  # the previous item's time, the items' start, items since
-
-
-{_busy_wait()}
-
-
-def user_item(row):
-    stream = _calibration_stream
-    now = _calibration_time.perf_counter()
-    if now - stream[0] > {NEW_STREAM_GAP}:
-        stream[1], stream[2] = now, 0
-    stream[2] += 1
-    if stream[2] == {WAIT_EVERY}:
-        _calibration_wait_until(now + (now - stream[1]) * {percent / 100:g})
-        now = _calibration_time.perf_counter()
-        stream[1], stream[2] = now, 0
-    stream[0] = now
-    return _calibration_user_item(row)
-"""
+    """Redefines user_rows_page, GetUsersOnlineStream's page (the stream reads 64, 128, ... then
+    1,000 rows a page), to wait after each page (_page_wait_patch): wall-clock time, no work that
+    an instruction count of the selection sees. Per page, not per item: a wrapper around user_item
+    costs CPU time of its own on every item (a Python call, about 1,200 instructions or 1.1% of the
+    stream server's count, and a clock reading), which adds to the wait: waits every 1,000 items
+    from such a wrapper measured +12.1% for 10% asked (7 runs at d5eff6b). Few long waits, not many
+    short ones: each stall costs the stream more than its own length (the client drains and must
+    be woken again), and waits every 100 items (about 0.5 ms each) made StreamThroughput 11-16%
+    slower for the 10% asked (journal, 2026-12-05)."""
+    return _page_wait_patch(percent, "user_rows_page", "engine, after_id, size", "")
 
 
 def _turns_loop(indent: str) -> str:
@@ -358,29 +332,36 @@ def _busy_wait() -> str:
 
 
 def recommended_wall_patch(percent: float) -> str:
-    """Redefines user_columns_pages (see recommended_instructions_patch) to wait after each page, on
-    the database thread the call waits for: `percent`% of the time since the previous page was
-    read (its messages' sending and this page's read), the first page of a read `percent`% of its
-    own read (the time before it is the previous read's, or the client's). The wait is a busy-wait
-    holding the GIL, so the whole server stands still for it: wall-clock time only, on the read's
-    items/s (its instruction counts are not in the scenario's selection). The read sends 5,000
-    items in 8 pages: a wait per 100 items would be a wait per message."""
+    """Redefines user_columns_pages (see recommended_instructions_patch) to wait after each page
+    (_page_wait_patch). Its instruction counts are not in the scenario's selection. The read sends
+    5,000 items in 8 pages: a wait per 100 items would be a wait per message."""
+    return _page_wait_patch(
+        percent, "user_columns_pages", "engine, after_id, size, per_message", " of the recommended read"
+    )
+
+
+def _page_wait_patch(percent: float, function: str, params: str, what: str) -> str:
+    """Redefines the page function `function`(`params`) to wait after each page, on the database
+    thread the call waits for: `percent`% of the time since the previous page was read (its
+    messages' sending and this page's read), the first page of a read `percent`% of its own read
+    (the time before it is the previous read's, or the client's). The wait is a busy-wait holding
+    the GIL, so the whole server stands still for it."""
     return f"""
 
-# ect_perf calibrate: about {percent:g}% more wall-clock time per item of the recommended read:
+# ect_perf calibrate: about {percent:g}% more wall-clock time per item{what}:
 # after each page, wait {percent:g}% of the time since the previous page (the first page: of its own read).
 import time as _calibration_time
 
-_calibration_user_columns_pages = user_columns_pages
+_calibration_{function} = {function}
 _calibration_since = [0.0]
 
 
 {_busy_wait()}
 
 
-def user_columns_pages(engine, after_id, size, per_message):
+def {function}({params}):
     start = _calibration_time.perf_counter()
-    page = _calibration_user_columns_pages(engine, after_id, size, per_message)
+    page = _calibration_{function}({params})
     ready = _calibration_time.perf_counter()
     since = start if after_id is None else _calibration_since[0]
     _calibration_wait_until(ready + (ready - since) * {percent / 100:g})
@@ -559,7 +540,7 @@ class Options:
                 f"at {reference.commit[:8]})"
             )
         if scenario == "wall":
-            return f"+{percent:g}% wall time (waits {percent:g}% of each {WAIT_EVERY} items' time)"
+            return f"+{percent:g}% wall time of GetUsersOnlineStream (waits {percent:g}% of each page's time)"
         if scenario == "recommended-wall":
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
@@ -1151,7 +1132,6 @@ def _injected_json(options: Options) -> dict:
             else {}
         ),
         "wall_percent": options.wall_percent,
-        "wait_every_items": WAIT_EVERY,
         "first_item_percent": options.first_item_percent,
         "first_item_p50_ms_at_rev": options.first_item_ms,
     }
