@@ -203,18 +203,6 @@ class BusyClock:
         return self.now
 
 
-def recorded_waits(module, clock: BusyClock) -> list[float]:
-    """The patch's waits, each as long as it asked, on the clock."""
-    waits = []
-
-    def wait_until(until):
-        waits.append(until - clock.now)
-        clock.now = max(clock.now, until)
-
-    module._calibration_wait_until = wait_until
-    return waits
-
-
 def test_recommended_instructions_patch_returns_the_same_pages_and_runs_its_turns(tmp_path, engine):
     """Each page as the unpatched function reads it, after as many loop turns as page_turns says
     for its rows, none of them in a range beyond 256 (CPython's cached ints)."""
