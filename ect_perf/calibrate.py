@@ -23,9 +23,10 @@ wraps two methods of the servicer class before grpc takes them); the messages st
   recommended-wall          `user_columns_pages()` waits, after each page, W% of the time since the
                             previous page (the first page: W% of its own read);
   first-item                GetUsersOnlineStream and StreamUsersOnline wait, before their first
-                            message, F% (--first-item-percent) of the read's time to its first item
-                            as the client measures it (TimeToFirstItem's and RecommendedTimeToFirstItem's
-                            p50, measured at REV on this host by one asv run before the scenario's).
+                            message, a time that adds F% (--first-item-percent) to the read's time to
+                            its first item as the client measures it: F% of TimeToFirstItem's and
+                            RecommendedTimeToFirstItem's p50 at REV on this host (one asv run), then
+                            scaled by trials measured as the gate confirms a suspect (size_first_item).
 
 Then the gate compares REV with each commit `--runs` times, the scenarios in turn (run 1 of each,
 then run 2 of each; --markdown and --json are rewritten after every run), each scenario with its own
@@ -62,6 +63,7 @@ from typing import Callable
 from ect_perf import INSTRUCTIONS_MACHINE
 from ect_perf.asv_results import values
 from ect_perf.gate import Comparison, Report, rev_parse, run_gate
+from ect_perf.gate.interleave import measure_interleaved
 from ect_perf.gate.render import as_json as report_json
 from ect_perf.gate.render import from_json as report_from_json
 from ect_perf.gate.render import markdown as report_markdown
@@ -104,7 +106,8 @@ INJECTIONS = {
     "recommended read's server count",
     "recommended-wall": "a busy-wait after each page of user_columns_pages, a share of the time since the "
     "previous page",
-    "first-item": "a busy-wait before both reads' first write, a share of their p50 at REV on this host",
+    "first-item": "a busy-wait before both reads' first write, sized on this host by interleaved trials "
+    "against REV until the client's p50 moves by the share asked",
 }
 INJECTIONS_FILE = "injections.json"  # in --reports DIR: {scenario: Options.injection(scenario)}
 
@@ -370,18 +373,22 @@ def {function}({params}):
 """
 
 
-def first_item_patch(percent: float, first_item_ms: dict[str, float]) -> str:
+def nominal_waits(percent: float, first_item_ms: dict[str, float]) -> dict[str, float]:
+    """{method: `percent`% of its read's time to the first item, in seconds}: the first trial's waits."""
+    return {method: percent / 100 * first_item_ms[method] / 1e3 for method in REDEFINES["first-item"]}
+
+
+def first_item_patch(percent: float, waits: dict[str, float]) -> str:
     """Wraps GetUsersOnlineStream and StreamUsersOnline (grpc takes the methods from the class when
     the server starts, after this runs): each call gets a context whose first write first waits
-    `percent`% of `first_item_ms[method]`, the read's time to its first item as the client measured
-    it at REV on this host (first_item_times): the server's own share of that time is too small a
-    base. Later writes and everything else go to grpc's context unchanged."""
-    waits = {method: percent / 100 * first_item_ms[method] / 1e3 for method in REDEFINES["first-item"]}
+    `waits[method]` seconds, sized so that the client's time to the first item grows by `percent`%
+    (size_first_item). Later writes and everything else go to grpc's context unchanged."""
     return f'''
 
 # ect_perf calibrate: about {percent:g}% more time to the first item of GetUsersOnlineStream and
-# StreamUsersOnline: before its first write, a call waits {percent:g}% of the read's time to its first
-# item measured at the revision below ({", ".join(f"{m} {w * 1e6:.1f} µs" for m, w in waits.items())}).
+# StreamUsersOnline: before its first write, a call waits a time sized on this host to add {percent:g}%
+# to the read's time to its first item at the revision below
+# ({", ".join(f"{m} {w * 1e6:.1f} µs" for m, w in waits.items())}).
 import functools as _calibration_functools
 import time as _calibration_time
 
@@ -476,8 +483,8 @@ class Options:
     kept: Path | None = None
     # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
     references: dict[str, Reference] = field(default_factory=dict)
-    # Set by calibrate() for first-item: {method: its read's p50 time to the first item at REV, ms}.
-    first_item_ms: dict[str, float] = field(default_factory=dict)
+    # Set by calibrate() for first-item: how its waits were sized on this host (size_first_item).
+    first_item: FirstItemSizing | None = None
 
     def turns(self) -> int:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
@@ -517,7 +524,7 @@ class Options:
         if scenario == "recommended-wall":
             return recommended_wall_patch(self.wall_percent)
         if scenario == "first-item":
-            return first_item_patch(self.first_item_percent, self.first_item_ms)
+            return first_item_patch(self.first_item_percent, self.first_item.waits)
         return None
 
     def injected(self, scenario: str) -> str:
@@ -544,11 +551,8 @@ class Options:
         if scenario == "recommended-wall":
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
-            measured = ", ".join(f"{method} {ms:.3g} ms" for method, ms in sorted(self.first_item_ms.items()))
-            return (
-                f"+{percent:g}% time to the first item of both reads (waits {percent:g}% of its p50 at "
-                f"REV on this host: {measured})"
-            )
+            how = self.first_item.describe() if self.first_item else "a wait before the first write sized on this host"
+            return f"+{percent:g}% time to the first item of both reads ({how})"
         return "nothing (A/A)"
 
     def size_range(self, scenario: str) -> tuple[float, float] | None:
@@ -722,10 +726,11 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
         ensure_registered(options.machine)  # the gate's asv runs need it
         if "first-item" in options.scenarios:
+            p50_ms = first_item_times(config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item")
             options = replace(
                 options,
-                first_item_ms=first_item_times(
-                    config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item"
+                first_item=size_first_item(
+                    clone, config, rev_hash, options.first_item_percent, p50_ms, env_dir, Path(scratch)
                 ),
             )
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
@@ -810,6 +815,113 @@ def first_item_times(config: Path, rev_hash: str, machine: str, env_dir: Path, r
             f"at {rev_hash[:8]} (asv exit {run.code})"
         )
     return times
+
+
+# The first-item wait is sized by trials: the client's time to the first item grows by less than
+# the server waits (on some hosts of this machine kind by about 70% of it: part of the wait overlaps
+# the client's own work), so a wait of 10% of the p50 measured +6-7%. Each trial measures REV
+# against a commit with the trial's waits as the gate confirms a suspect (interleaved calls, whose
+# estimate is the calibration's measured size) and scales each wait by asked/measured, until every
+# read's trial lies within SIZING_TOLERANCE of what was asked or TRIALS were made.
+TRIALS = 3
+SIZING_TOLERANCE = 0.1  # 9-11% for 10%: half SIZE_TOLERANCE, leaving room for the runs' own spread
+MOST_SCALED = 3.0  # a trial that asks a wait to grow or shrink by more is not trusted: a noisy read
+
+
+@dataclass(frozen=True)
+class FirstItemSizing:
+    """How the first-item waits were sized on this host."""
+
+    p50_ms: dict[str, float]  # {method: its read's p50 time to the first item at REV, one asv run}
+    trials: tuple[dict[str, tuple[float, float]], ...]  # each trial's {method: (wait s, measured %)}
+    waits: dict[str, float]  # {method: the scenario's wait, s}
+
+    def describe(self) -> str:
+        reads = ", ".join(
+            f"{method} {self.waits[method] * 1e6:.1f} µs, p50 {self.p50_ms[method]:.3g} ms"
+            for method in sorted(self.waits)
+        )
+        last = self.trials[-1] if self.trials else {}
+        read = ", ".join(f"{percent:+.1f}%" for _, (_, percent) in sorted(last.items()))
+        trials = f"{len(self.trials)} interleaved trial(s), the last read {read}" if last else "no trial"
+        return f"a wait before the first write sized on this host: {reads}; {trials}"
+
+    def as_dict(self) -> dict:
+        return {
+            "p50_ms_at_rev": self.p50_ms,
+            "trials": [
+                {method: {"wait_s": wait, "measured_percent": percent} for method, (wait, percent) in trial.items()}
+                for trial in self.trials
+            ],
+            "waits_s": self.waits,
+        }
+
+
+def size_first_item(
+    clone: Path,
+    config: Path,
+    rev_hash: str,
+    percent: float,
+    p50_ms: dict[str, float],
+    env_dir: Path,
+    scratch: Path,
+) -> FirstItemSizing:
+    """The waits that add `percent`% to each read's time to the first item on this host, starting
+    from `percent`% of `p50_ms` (first_item_times). Raises CalibrationError when a trial cannot be
+    measured or reads a change too small to scale from."""
+    waits = nominal_waits(percent, p50_ms)
+    trials = []
+    for trial in range(1, TRIALS + 1):
+        commit = _commit(clone, rev_hash, "first-item", first_item_patch(percent, waits))
+        measured = trial_sizes(config, rev_hash, commit, env_dir, scratch / f"first-item-trial-{trial}")
+        trials.append({method: (waits[method], measured[method]) for method in waits})
+        print(
+            f"ect_perf calibrate: first-item trial {trial}/{TRIALS}: "
+            + ", ".join(f"{m} waits {w * 1e6:.1f} µs: {measured[m]:+.1f}%" for m, w in sorted(waits.items())),
+            file=sys.stderr,
+        )
+        waits = rescaled(waits, measured, percent)
+        if all(abs(measured[method] - percent) <= SIZING_TOLERANCE * percent for method in measured):
+            break
+    return FirstItemSizing(p50_ms, tuple(trials), waits)
+
+
+def rescaled(waits: dict[str, float], measured: dict[str, float], percent: float) -> dict[str, float]:
+    """Each wait scaled by asked/measured, the ones whose trial read within SIZING_TOLERANCE kept."""
+    out = {}
+    for method, wait in waits.items():
+        if abs(measured[method] - percent) <= SIZING_TOLERANCE * percent:
+            out[method] = wait
+            continue
+        scale = percent / measured[method] if measured[method] > 0 else float("inf")
+        if not 1 / MOST_SCALED <= scale <= MOST_SCALED:
+            raise CalibrationError(
+                f"could not size the first-item scenario: a wait of {wait * 1e6:.1f} µs before {method}'s "
+                f"first write measured {measured[method]:+.1f}%, too far from +{percent:g}% to scale from"
+            )
+        out[method] = wait * scale
+    return out
+
+
+def trial_sizes(config: Path, rev_hash: str, commit: str, env_dir: Path, scratch: Path) -> dict[str, float]:
+    """{method: how much longer `commit` takes to its read's first item than REV, in %}, measured
+    as the gate measures a suspect again (interleaved calls)."""
+    rows = [
+        Comparison(name, "sizing", "ms", None, None, None, "suspect", "lower", "statistics", 1.0, 0.0)
+        for name in FIRST_ITEM_BENCHMARKS.values()
+    ]
+    scratch.mkdir(parents=True)
+    found, left = measure_interleaved(rows, rev_hash, commit, config, scratch, env_dir, rows_tested=len(rows))
+    sizes = {}
+    for method, name in FIRST_ITEM_BENCHMARKS.items():
+        confirmation = found.get(("sizing", name))
+        if left or confirmation is None:
+            raise CalibrationError(
+                f"could not size the first-item scenario: measuring {name} at {rev_hash[:8]} against a trial "
+                "wait in interleaved calls failed"
+            )
+        sizes[method] = (confirmation.test.estimate - 1) * 100
+    return sizes
 
 
 def _tally(options: Options, name: str) -> Tally:
@@ -1133,7 +1245,7 @@ def _injected_json(options: Options) -> dict:
         ),
         "wall_percent": options.wall_percent,
         "first_item_percent": options.first_item_percent,
-        "first_item_p50_ms_at_rev": options.first_item_ms,
+        **({"first_item_sizing": options.first_item.as_dict()} if options.first_item else {}),
     }
 
 

@@ -55,7 +55,7 @@ def sources(tmp_path_factory) -> dict[str, Path]:
         folder = tmp_path_factory.mktemp(side)
         shutil.copytree(ROOT / "ect_service", folder / "ect_service", ignore=shutil.ignore_patterns("__pycache__"))
         found[side] = folder
-    patch = first_item_patch(100, {"GetUsersOnlineStream": 20.0, "StreamUsersOnline": 20.0})
+    patch = first_item_patch(100, {"GetUsersOnlineStream": 0.02, "StreamUsersOnline": 0.02})  # 20 ms, in s
     inject(found["head"] / "ect_service" / "servicer.py", patch, ("GetUsersOnlineStream", "StreamUsersOnline"))
     return found
 
