@@ -110,6 +110,9 @@ INJECTIONS = {
     "against REV until the client's p50 moves by the share asked",
 }
 INJECTIONS_FILE = "injections.json"  # in --reports DIR: {scenario: Options.injection(scenario)}
+# In --reports DIR: each first-item sizing its runs were made with (a calibration spread over
+# sessions sizes again on each host it goes on from), so the report names the waits the runs had.
+SIZINGS_FILE = "first-item-sizings.json"
 
 # The instructions scenarios are sized against the server's instructions per item as counted at
 # REV (or at its newest counted ancestor) in the checkout's results/valgrind, so "+2%" stays 2% as
@@ -485,6 +488,8 @@ class Options:
     references: dict[str, Reference] = field(default_factory=dict)
     # Set by calibrate() for first-item: how its waits were sized on this host (size_first_item).
     first_item: FirstItemSizing | None = None
+    # Every sizing the first-item runs kept and made were made with, in order (SIZINGS_FILE).
+    first_item_sizings: tuple[FirstItemSizing, ...] = ()
 
     def turns(self) -> int:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
@@ -552,6 +557,8 @@ class Options:
             return f"+{percent:g}% wall time of the recommended read (waits {percent:g}% of each page's time)"
         if scenario == "first-item":
             how = self.first_item.describe() if self.first_item else "a wait before the first write sized on this host"
+            if len(self.first_item_sizings) > 1:
+                how += f"; {len(self.first_item_sizings)} sizings over the runs, each in {SIZINGS_FILE}"
             return f"+{percent:g}% time to the first item of both reads ({how})"
         return "nothing (A/A)"
 
@@ -726,13 +733,19 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
             raise CalibrationError(f"{options.rev} has no committed {config.name}")
         ensure_registered(options.machine)  # the gate's asv runs need it
         if "first-item" in options.scenarios:
-            p50_ms = first_item_times(config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item")
-            options = replace(
-                options,
-                first_item=size_first_item(
-                    clone, config, rev_hash, options.first_item_percent, p50_ms, env_dir, Path(scratch)
-                ),
+            sizings = list(kept_sizings(options.kept)) if options.kept else []
+            made = (
+                len(kept_reports(options.kept, "first-item", rev_hash, options.injection("first-item")))
+                if options.kept
+                else 0
             )
+            if made < options.runs or not sizings:  # runs to make: size on this host
+                p50_ms = first_item_times(config, rev_hash, options.machine, env_dir, Path(scratch) / "first-item")
+                sizing = size_first_item(
+                    clone, config, rev_hash, options.first_item_percent, p50_ms, env_dir, Path(scratch)
+                )
+                sizings.append(replace(sizing, machine=options.machine))
+            options = replace(options, first_item=sizings[-1], first_item_sizings=tuple(sizings))
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
         if options.kept:
@@ -835,6 +848,7 @@ class FirstItemSizing:
     p50_ms: dict[str, float]  # {method: its read's p50 time to the first item at REV, one asv run}
     trials: tuple[dict[str, tuple[float, float]], ...]  # each trial's {method: (wait s, measured %)}
     waits: dict[str, float]  # {method: the scenario's wait, s}
+    machine: str = ""  # the host's asv machine
 
     def describe(self) -> str:
         reads = ", ".join(
@@ -848,6 +862,7 @@ class FirstItemSizing:
 
     def as_dict(self) -> dict:
         return {
+            "machine": self.machine,
             "p50_ms_at_rev": self.p50_ms,
             "trials": [
                 {method: {"wait_s": wait, "measured_percent": percent} for method, (wait, percent) in trial.items()}
@@ -855,6 +870,14 @@ class FirstItemSizing:
             ],
             "waits_s": self.waits,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FirstItemSizing:
+        trials = tuple(
+            {method: (read["wait_s"], read["measured_percent"]) for method, read in trial.items()}
+            for trial in data["trials"]
+        )
+        return cls(dict(data["p50_ms_at_rev"]), trials, dict(data["waits_s"]), data.get("machine", ""))
 
 
 def size_first_item(
@@ -974,6 +997,17 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
     return _git(clone, "rev-parse", "HEAD")
 
 
+def kept_sizings(folder: Path) -> tuple[FirstItemSizing, ...]:
+    """SIZINGS_FILE of a reports folder; empty when there is none."""
+    path = folder / SIZINGS_FILE
+    if not path.is_file():
+        return ()
+    try:
+        return tuple(FirstItemSizing.from_dict(data) for data in json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"{path} is not a first-item sizings file ({exc})") from None
+
+
 def kept_injections(folder: Path) -> dict[str, str]:
     """INJECTIONS_FILE of a reports folder: {scenario: injection}; empty when there is none."""
     path = folder / INJECTIONS_FILE
@@ -993,6 +1027,9 @@ def save_reports(calibration: Calibration, folder: Path) -> None:
     injections = kept_injections(folder)
     injections.update({tally.scenario: calibration.options.injection(tally.scenario) for tally in calibration.tallies})
     (folder / INJECTIONS_FILE).write_text(json.dumps(dict(sorted(injections.items())), indent=1) + "\n")
+    if calibration.options.first_item_sizings:
+        sizings = [sizing.as_dict() for sizing in calibration.options.first_item_sizings]
+        (folder / SIZINGS_FILE).write_text(json.dumps(sizings, indent=1) + "\n")
     for tally in calibration.tallies:
         for run, report in enumerate(tally.reports, start=1):
             path = folder / f"{tally.scenario}-{run}.json"
@@ -1245,7 +1282,7 @@ def _injected_json(options: Options) -> dict:
         ),
         "wall_percent": options.wall_percent,
         "first_item_percent": options.first_item_percent,
-        **({"first_item_sizing": options.first_item.as_dict()} if options.first_item else {}),
+        "first_item_sizings": [sizing.as_dict() for sizing in options.first_item_sizings],
     }
 
 

@@ -411,17 +411,17 @@ def test_a_trial_too_far_from_the_percentage_to_scale_from_is_refused(measured):
 
 def test_the_report_says_how_the_first_item_waits_were_sized(monkeypatch):
     sizing, _ = sized_on(share_of_p50(0.7), monkeypatch)
-    options = Options(scenarios=("first-item",), machine="m", first_item=sizing)
+    options = Options(scenarios=("first-item",), machine="m", first_item=sizing, first_item_sizings=(sizing,))
     assert options.injected("first-item") == (
         "+10% time to the first item of both reads (a wait before the first write sized on this host: "
         "GetUsersOnlineStream 71.4 µs, p50 0.5 ms, StreamUsersOnline 114.3 µs, p50 0.8 ms; "
         "2 interleaved trial(s), the last read +10.0%, +10.0%)"
     )
     sized = json.loads(calibrate.as_json(calibrate.Calibration(options, "0" * 40, {}, [])))["injected"]
-    assert sized["first_item_sizing"]["waits_s"] == pytest.approx(sizing.waits)
-    assert [t["StreamUsersOnline"]["measured_percent"] for t in sized["first_item_sizing"]["trials"]] == pytest.approx(
-        [7.0, 10.0], rel=1e-4
-    )
+    assert sized["first_item_sizings"][0]["waits_s"] == pytest.approx(sizing.waits)
+    assert [
+        t["StreamUsersOnline"]["measured_percent"] for t in sized["first_item_sizings"][0]["trials"]
+    ] == pytest.approx([7.0, 10.0], rel=1e-4)
 
 
 def test_the_first_item_wait_is_made_once_per_call(tmp_path, engine):
@@ -1061,3 +1061,17 @@ def test_the_overview_page_shows_the_default_selection_and_measured_sizes(tmp_pa
     page = overview._calibration(tmp_path)
     assert "every benchmark" in page and "None" not in page
     assert "RecommendedStreamThroughput.track_items_per_second +13.2% (asked 10%), outside 8-12%" in page
+
+
+def test_the_first_item_sizings_are_kept_with_the_runs_and_read_back(tmp_path, monkeypatch):
+    """A calibration spread over sessions names the waits its kept runs had, not a new host's."""
+    sizing, _ = sized_on(share_of_p50(0.7), monkeypatch)
+    sizing = replace(sizing, machine="host-a")
+    options = Options(scenarios=("first-item",), machine="m", first_item=sizing, first_item_sizings=(sizing, sizing))
+    calibrate.save_reports(calibrate.Calibration(options, "0" * 40, {}, []), tmp_path)
+    assert calibrate.kept_sizings(tmp_path) == (sizing, sizing)
+    assert options.injected("first-item").endswith(f"; 2 sizings over the runs, each in {calibrate.SIZINGS_FILE})")
+    assert calibrate.kept_sizings(tmp_path / "none") == ()
+    (tmp_path / calibrate.SIZINGS_FILE).write_text('[{"waits_s": {}}]')
+    with pytest.raises(CalibrationError, match="is not a first-item sizings file"):
+        calibrate.kept_sizings(tmp_path)
