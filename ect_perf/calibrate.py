@@ -26,7 +26,7 @@ wraps two methods of the servicer class before grpc takes them); the messages st
                             message, a time that adds F% (--first-item-percent) to the read's time to
                             its first item as the client measures it: F% of TimeToFirstItem's and
                             RecommendedTimeToFirstItem's p50 at REV on this host (one asv run), then
-                            scaled by trials measured as the gate confirms a suspect (size_first_item).
+                            fitted to trials measured as the gate confirms a suspect (size_first_item).
 
 Then the gate compares REV with each commit `--runs` times, the scenarios in turn (run 1 of each,
 then run 2 of each; --markdown and --json are rewritten after every run), each scenario with its own
@@ -830,15 +830,15 @@ def first_item_times(config: Path, rev_hash: str, machine: str, env_dir: Path, r
     return times
 
 
-# The first-item wait is sized by trials: the client's time to the first item grows by less than
-# the server waits (on some hosts of this machine kind by about 70% of it: part of the wait overlaps
-# the client's own work), so a wait of 10% of the p50 measured +6-7%. Each trial measures REV
-# against a commit with the trial's waits as the gate confirms a suspect (interleaved calls, whose
-# estimate is the calibration's measured size) and scales each wait by asked/measured, until every
-# read's trial lies within SIZING_TOLERANCE of what was asked or TRIALS were made.
+# The first-item wait is sized by trials: the client's time to the first item grows by less or more
+# than the server waits (on the Intel hosts of this machine kind by about 70% of it), so a wait of
+# 10% of the p50 measured +6-7% there. Each trial measures REV against a commit with the trial's
+# waits as the gate confirms a suspect (interleaved calls, whose estimate is the calibration's
+# measured size); one trial reads within about ±3% on a busy host, so the waits come from a
+# least-squares line through the origin over every trial (measured % = slope x wait), and each
+# trial after the first waits what the line so far asks.
 TRIALS = 3
-SIZING_TOLERANCE = 0.1  # 9-11% for 10%: half SIZE_TOLERANCE, leaving room for the runs' own spread
-MOST_SCALED = 3.0  # a trial that asks a wait to grow or shrink by more is not trusted: a noisy read
+MOST_SCALED = 3.0  # a fit that moves a wait further from the last trial's is not trusted: a noisy read
 
 
 @dataclass(frozen=True)
@@ -889,9 +889,10 @@ def size_first_item(
     env_dir: Path,
     scratch: Path,
 ) -> FirstItemSizing:
-    """The waits that add `percent`% to each read's time to the first item on this host, starting
-    from `percent`% of `p50_ms` (first_item_times). Raises CalibrationError when a trial cannot be
-    measured or reads a change too small to scale from."""
+    """The waits that add `percent`% to each read's time to the first item on this host: TRIALS
+    trials, the first waiting `percent`% of `p50_ms` (first_item_times), each later one and the
+    result what fitted_waits asks of the trials before. Raises CalibrationError when a trial cannot
+    be measured or the trials read a change too small to fit from."""
     waits = nominal_waits(percent, p50_ms)
     trials = []
     for trial in range(1, TRIALS + 1):
@@ -903,26 +904,24 @@ def size_first_item(
             + ", ".join(f"{m} waits {w * 1e6:.1f} µs: {measured[m]:+.1f}%" for m, w in sorted(waits.items())),
             file=sys.stderr,
         )
-        waits = rescaled(waits, measured, percent)
-        if all(abs(measured[method] - percent) <= SIZING_TOLERANCE * percent for method in measured):
-            break
+        waits = fitted_waits(trials, percent)
     return FirstItemSizing(p50_ms, tuple(trials), waits)
 
 
-def rescaled(waits: dict[str, float], measured: dict[str, float], percent: float) -> dict[str, float]:
-    """Each wait scaled by asked/measured, the ones whose trial read within SIZING_TOLERANCE kept."""
+def fitted_waits(trials: list[dict[str, tuple[float, float]]], percent: float) -> dict[str, float]:
+    """Each read's wait that the least-squares line through the origin over its trials' (wait,
+    measured %) says adds `percent`%."""
     out = {}
-    for method, wait in waits.items():
-        if abs(measured[method] - percent) <= SIZING_TOLERANCE * percent:
-            out[method] = wait
-            continue
-        scale = percent / measured[method] if measured[method] > 0 else float("inf")
-        if not 1 / MOST_SCALED <= scale <= MOST_SCALED:
+    for method, (last, measured) in trials[-1].items():
+        reads = [trial[method] for trial in trials]
+        slope = sum(wait * size for wait, size in reads) / sum(wait * wait for wait, _ in reads)
+        wait = percent / slope if slope > 0 else float("inf")
+        if not last / MOST_SCALED <= wait <= last * MOST_SCALED:
             raise CalibrationError(
-                f"could not size the first-item scenario: a wait of {wait * 1e6:.1f} µs before {method}'s "
-                f"first write measured {measured[method]:+.1f}%, too far from +{percent:g}% to scale from"
+                f"could not size the first-item scenario: a wait of {last * 1e6:.1f} µs before {method}'s "
+                f"first write measured {measured:+.1f}%, too far from +{percent:g}% to fit from"
             )
-        out[method] = wait * scale
+        out[method] = wait
     return out
 
 
