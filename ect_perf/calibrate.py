@@ -486,10 +486,14 @@ class Options:
     kept: Path | None = None
     # Set by calibrate() for the instructions scenarios that run: {scenario: its count}.
     references: dict[str, Reference] = field(default_factory=dict)
-    # Set by calibrate() for first-item: how its waits were sized on this host (size_first_item).
-    first_item: FirstItemSizing | None = None
-    # Every sizing the first-item runs kept and made were made with, in order (SIZINGS_FILE).
+    # Set by calibrate() for first-item: every sizing its runs kept and made were made with, in
+    # order (SIZINGS_FILE), the last one this process's (size_first_item).
     first_item_sizings: tuple[FirstItemSizing, ...] = ()
+
+    @property
+    def first_item(self) -> FirstItemSizing | None:
+        """The sizing of the first-item runs this process makes."""
+        return self.first_item_sizings[-1] if self.first_item_sizings else None
 
     def turns(self) -> int:
         return loop_iterations(self.instructions_percent, self.references["instructions"].per_item)
@@ -745,7 +749,7 @@ def calibrate(options: Options, progress: Callable[[Calibration], None] | None =
                     clone, config, rev_hash, options.first_item_percent, p50_ms, env_dir, Path(scratch)
                 )
                 sizings.append(replace(sizing, machine=options.machine))
-            options = replace(options, first_item=sizings[-1], first_item_sizings=tuple(sizings))
+            options = replace(options, first_item_sizings=tuple(sizings))
         commits = {name: _commit(clone, rev_hash, name, options.patch(name)) for name in options.scenarios}
         calibration = Calibration(options, rev_hash, commits, [_tally(options, name) for name in options.scenarios])
         if options.kept:

@@ -307,7 +307,7 @@ FIRST_ITEM = calibrate.FirstItemSizing(FIRST_ITEM_MS, (), calibrate.nominal_wait
 @pytest.mark.parametrize("scenario", ["recommended-instructions", "recommended-wall", "first-item"])
 def test_the_patched_calls_write_the_same_messages(tmp_path, engine, scenario, method, request_):
     patch = Options(
-        references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)}, first_item=FIRST_ITEM
+        references={"recommended-instructions": calibrate.Reference(11_700, "c" * 40)}, first_item_sizings=(FIRST_ITEM,)
     ).patch(scenario)
     name = f"calibration_same_{scenario.replace('-', '_')}"
     module = patched_servicer(tmp_path, patch, name, calibrate.REDEFINES[scenario])
@@ -417,7 +417,7 @@ def test_a_trial_too_far_from_the_percentage_to_fit_from_is_refused(measured):
 
 def test_the_report_says_how_the_first_item_waits_were_sized(monkeypatch):
     sizing, _ = sized_on(share_of_p50(0.7), monkeypatch)
-    options = Options(scenarios=("first-item",), machine="m", first_item=sizing, first_item_sizings=(sizing,))
+    options = Options(scenarios=("first-item",), machine="m", first_item_sizings=(sizing,))
     assert options.injected("first-item") == (
         "+10% time to the first item of both reads (a wait before the first write sized on this host: "
         "GetUsersOnlineStream 71.4 µs, p50 0.5 ms, StreamUsersOnline 114.3 µs, p50 0.8 ms; "
@@ -518,7 +518,7 @@ def test_each_scenario_is_one_commit_on_rev_in_a_clone(tmp_path):
     calibrate._clone(origin, rev, clone)
     options = Options(
         machine="m",
-        first_item=FIRST_ITEM,
+        first_item_sizings=(FIRST_ITEM,),
         references={name: calibrate.Reference(10_000, "c" * 40) for name in calibrate.COUNTS},
     )
     commits = {name: calibrate._commit(clone, rev, name, options.patch(name)) for name in calibrate.SCENARIOS}
@@ -1073,7 +1073,7 @@ def test_the_first_item_sizings_are_kept_with_the_runs_and_read_back(tmp_path, m
     """A calibration spread over sessions names the waits its kept runs had, not a new host's."""
     sizing, _ = sized_on(share_of_p50(0.7), monkeypatch)
     sizing = replace(sizing, machine="host-a")
-    options = Options(scenarios=("first-item",), machine="m", first_item=sizing, first_item_sizings=(sizing, sizing))
+    options = Options(scenarios=("first-item",), machine="m", first_item_sizings=(sizing, sizing))
     calibrate.save_reports(calibrate.Calibration(options, "0" * 40, {}, []), tmp_path)
     assert calibrate.kept_sizings(tmp_path) == (sizing, sizing)
     assert options.injected("first-item").endswith(f"; 2 sizings over the runs, each in {calibrate.SIZINGS_FILE})")
