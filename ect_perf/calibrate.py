@@ -1002,24 +1002,25 @@ def _commit(clone: Path, rev_hash: str, scenario: str, patch: str | None) -> str
 
 def kept_sizings(folder: Path) -> tuple[FirstItemSizing, ...]:
     """SIZINGS_FILE of a reports folder; empty when there is none."""
-    path = folder / SIZINGS_FILE
-    if not path.is_file():
-        return ()
-    try:
-        return tuple(FirstItemSizing.from_dict(data) for data in json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CalibrationError(f"{path} is not a first-item sizings file ({exc})") from None
+    return _kept(
+        folder / SIZINGS_FILE, "a first-item sizings file", lambda data: tuple(map(FirstItemSizing.from_dict, data))
+    )
 
 
 def kept_injections(folder: Path) -> dict[str, str]:
     """INJECTIONS_FILE of a reports folder: {scenario: injection}; empty when there is none."""
-    path = folder / INJECTIONS_FILE
+    return _kept(folder / INJECTIONS_FILE, "a scenario's injections file", dict)
+
+
+def _kept(path: Path, what: str, read: Callable):
+    """read(the JSON of `path`), or read([]) when there is no such file; CalibrationError when it
+    is not `what`."""
     if not path.is_file():
-        return {}
+        return read([])
     try:
-        return dict(json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise CalibrationError(f"{path} is not a scenario's injections file ({exc})") from None
+        return read(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"{path} is not {what} ({exc})") from None
 
 
 def save_reports(calibration: Calibration, folder: Path) -> None:
