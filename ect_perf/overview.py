@@ -81,10 +81,16 @@ def _targets(config, config_path: str) -> str:
 
 def _calibration(docs: Path) -> str:
     """Every recorded calibration, newest first: docs/calibration/latest.json (the latest `calibrate
-    --json`), then earlier ones kept as docs/calibration/REV.json."""
+    --json`), then earlier ones kept as docs/calibration/REV.json; a REV.json that latest.json
+    copies (the same file) is shown once, as the latest."""
     title = "<h2>How far the gate can be trusted</h2>"
-    earlier = sorted((path for path in docs.glob("*.json") if path.name != CALIBRATION.name), reverse=True)
-    paths = [path for path in [docs / CALIBRATION.name, *earlier] if path.is_file()]
+    latest = docs / CALIBRATION.name
+    shown = latest.read_bytes() if latest.is_file() else None
+    earlier = sorted(
+        (path for path in docs.glob("*.json") if path.name != CALIBRATION.name and path.read_bytes() != shown),
+        reverse=True,
+    )
+    paths = [path for path in [latest, *earlier] if path.is_file()]
     if not paths:
         return (
             title

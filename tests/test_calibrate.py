@@ -1081,3 +1081,18 @@ def test_the_first_item_sizings_are_kept_with_the_runs_and_read_back(tmp_path, m
     (tmp_path / calibrate.SIZINGS_FILE).write_text('[{"waits_s": {}}]')
     with pytest.raises(CalibrationError, match="is not a first-item sizings file"):
         calibrate.kept_sizings(tmp_path)
+
+
+def test_a_calibration_kept_both_as_latest_and_by_revision_is_shown_once(tmp_path):
+    from ect_perf import overview
+
+    def report(rev: str) -> str:
+        scenario = {"scenario": "aa", "bench": None, "exit_codes": [0], "rate": "false alarms 0/1", "goal": "≤ 0"}
+        scenario.update(passed=True, size=None)
+        return json.dumps({"rev_hash": rev * 40, "injected": {}, "scenarios": [scenario]})
+
+    (tmp_path / "latest.json").write_text(report("d"))
+    (tmp_path / "dddd.json").write_text(report("d"))  # the same report, kept by its revision
+    (tmp_path / "7777.json").write_text(report("7"))
+    page = overview._calibration(tmp_path)
+    assert page.count("<code>dddddddd</code>") == 1 and page.count("<code>77777777</code>") == 1
