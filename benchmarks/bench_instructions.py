@@ -36,7 +36,7 @@ class _Instructions:
         return count_all(url, selected_calls())
 
     # The whole count, every call and side: about 10 minutes on this machine kind's slower hosts, and
-    # up to about 4 more per counted run while a busy machine is waited out (BUSY_PAUSES).
+    # up to about 4 more per counted run while a busy machine is waited out (PAUSES).
     setup_cache.timeout = 2400
 
     def setup(self, counts, side):

@@ -40,7 +40,7 @@ def test_a_process_that_is_not_ours_is_other_load():
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_a_count_made_on_a_busy_machine_is_refused(small_sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(counting, "BUSY_ATTEMPTS", 1)
+    monkeypatch.setattr(counting, "ATTEMPTS", 1)
     hogs = [spin(600) for _ in range(2)]  # both cores busy for the whole counted run
     try:
         with pytest.raises(MachineBusy, match=r"cores while server unary was counted.*count on a quiet machine"):

@@ -5,6 +5,7 @@ never shifts the snapshots after it. A real server process with the probe loaded
 import os
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -35,3 +36,10 @@ def test_a_lost_signal_does_not_shift_later_snapshots(small_sqlite_url):
         collected = server.snapshot(timeout=5, collect=True)
         assert collected["gc_collections"][2] > first["gc_collections"][2], "not this request's answer"
         assert server.snapshot(timeout=5)["gc_collections"][2] == collected["gc_collections"][2]
+
+
+def test_the_probe_folder_goes_with_the_server(small_sqlite_url):
+    with ServerProcess(small_sqlite_url, probe=True) as server:
+        folder = Path(server.snapshot(dump=True, trace=True)["snapshot"]).parent
+        assert folder.is_dir()
+    assert not folder.exists()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -207,6 +208,8 @@ class ServerProcess:
         finally:
             if self.process.stdin:
                 self.process.stdin.close()
+            if self._probe_dir:  # the snapshot requests and answers, read while the server ran
+                shutil.rmtree(self._probe_dir, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":
         return self.start()
