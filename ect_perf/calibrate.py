@@ -937,7 +937,8 @@ def trial_sizes(config: Path, rev_hash: str, commit: str, env_dir: Path, scratch
         for name in FIRST_ITEM_BENCHMARKS.values()
     ]
     scratch.mkdir(parents=True)
-    found, left = measure_interleaved(rows, rev_hash, commit, config, scratch, env_dir, rows_tested=len(rows))
+    # One look: a trial wants the estimate, and a second look's blocks would only refine it.
+    found, left = measure_interleaved(rows, rev_hash, commit, config, scratch, env_dir, rows_tested=len(rows), looks=1)
     sizes = {}
     for method, name in FIRST_ITEM_BENCHMARKS.items():
         confirmation = found.get(("sizing", name))

@@ -6,8 +6,9 @@
    committed history is never touched): run_asv.py.
 2. Every row is judged by its entry in `verdicts.json` (policy.py, judge.py): counted
    numbers by their ratio; a wall-clock move the bad way is only a suspect.
-3. The suspects are measured again in interleaved pairs of processes and regress only when the
-   change reproduces (confirm.py, stats.py).
+3. The suspects are measured again, both revisions' calls in turn where they can be (interleave.py,
+   in up to two looks) and else in interleaved pairs of processes (confirm.py), and regress only
+   when the change reproduces (stats.py).
 4. The instruction counts that moved are explained: where their instructions went (explained.py,
    ect_perf.explain); the memory rows that moved, by allocation site (ect_perf.explain.memory); a
    wall-clock regression with no CPU change says so.

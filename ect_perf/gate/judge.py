@@ -31,6 +31,7 @@ class Confirmation:
     detectable: float | None  # about the smallest relative change this confirmation finds
     design: str = "pairs of processes"  # or "interleaved calls" (interleave.py)
     ratios: tuple[float, ...] = ()  # interleaved calls: each block's ratio HEAD/BASE
+    looks: int = 1  # interleaved calls: measured once, or twice (interleave.py)
 
 
 @dataclass(frozen=True)

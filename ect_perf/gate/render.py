@@ -40,7 +40,9 @@ HOW = (
     "**count** rows (instruction counts, deterministic): the ratio beyond the threshold counts. "
     "**wall** rows (wall-clock): a move the bad way beyond half the threshold is a suspect, measured "
     "again: where it can be, with both revisions' servers running and their calls made in turn, in blocks "
-    "that start both afresh (a one-sided t-test on the blocks' log-ratios), else in interleaved pairs of "
+    "that start both afresh (a one-sided t-test on the blocks' log-ratios at half the row's level, and "
+    "as many blocks again, tested with the first at the other half, when the first left a change beyond half "
+    "the threshold unproven), else in interleaved pairs of "
     "processes (BASE, HEAD, HEAD, BASE, ..., an exact one-sided Mann–Whitney test on one replicate per "
     f"process); it regresses only if that test is significant at {FAMILY_ALPHA:g} shared among the "
     "suspects (Bonferroni) and the change is still beyond half the threshold, or if its instruction count "
@@ -186,8 +188,9 @@ def _memory(report: Report) -> list[str]:
 def _design(confirmation) -> str:
     if confirmation.design == "interleaved calls":
         ratios = ", ".join(f"{ratio:.3g}" for ratio in confirmation.ratios)
+        looks = f", in {confirmation.looks} looks" if confirmation.looks > 1 else ""
         return (
-            f"{len(confirmation.ratios)} blocks of both revisions' calls in turn (HEAD/BASE per block: "
+            f"{len(confirmation.ratios)} blocks of both revisions' calls in turn{looks} (HEAD/BASE per block: "
             f"{ratios}), each block's median"
         )
     return f"{len(confirmation.before)} interleaved pairs of processes, each process's median"
@@ -263,6 +266,7 @@ def from_json(text: str) -> Report:
                 found["detectable"],
                 found["design"],
                 tuple(found.get("ratios", ())),
+                found.get("looks", 1),
             )
         rows.append(Comparison(**{name: row[name] for name in names}, confirmation=confirmation))
     explanation, memory = data.get("explanation") or {}, data.get("memory") or {}
