@@ -458,12 +458,14 @@ def test_a_first_look_near_no_change_gets_no_second_look():
     assert confirmed(suspect, found[suspect.key]).verdict == "unchanged"
 
 
-def test_a_second_look_that_fails_leaves_the_first_standing():
+@pytest.mark.parametrize("second", [None, {"rows": {}, "failed": {ITEMS: "RuntimeError: the server died"}}])
+def test_a_second_look_that_fails_fails_the_row(second):
+    """Never a silent pass: a row that could not be measured again reads failed (the gate exits 2)."""
     suspect = judge_row("", ITEMS, HIGHER_WALL, m(100.0), m(88.0), unit="items/s")
-    driver = Driver({"rows": {ITEMS: look(NOISY_RATIOS)}, "failed": {}}, None)
+    driver = Driver({"rows": {ITEMS: look(NOISY_RATIOS)}, "failed": {}}, second)
     found, _ = interleave.confirm_in_looks([suspect], driver, 0.0025)
-    assert len(driver.asked) == 2 and found[suspect.key].looks == 1
-    assert confirmed(suspect, found[suspect.key]).verdict == "unchanged"  # never a silent pass: the first's test
+    assert len(driver.asked) == 2 and found[suspect.key] is None
+    assert confirmed(suspect, found[suspect.key]).verdict == "failed"
 
 
 def test_two_looks_keep_the_chance_of_a_false_alarm_at_the_rows_level():

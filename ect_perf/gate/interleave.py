@@ -117,8 +117,8 @@ def confirm_in_looks(
         more = drive(again, 2) or {"rows": {}}
         for row in again:
             values = more["rows"].get(row.benchmark)
-            if values is not None:  # else the first look stands: it was tested at its own level
-                found[row.key] = confirmation_of([first[row.key], values], row.better, alpha)
+            # A second look that failed is a failure to measure, as a first would be: never a silent pass.
+            found[row.key] = None if values is None else confirmation_of([first[row.key], values], row.better, alpha)
     return found, left
 
 
