@@ -99,7 +99,7 @@ def test_gate_catches_a_real_streaming_regression(clone):
         assert row["reason"].startswith("reproduced") or "instruction count" in row["reason"], row
         found = row["confirmation"]
         if found and found["design"] == "interleaved calls":  # track_ rows: both servers' calls in turn
-            assert len(found["before"]) == len(found["after"]) == len(found["ratios"]) == 8
+            assert len(found["before"]) == len(found["after"]) == len(found["ratios"]) == 8 * found["looks"]
         elif found:  # time_drain_stream: pairs of processes
             assert len(found["before"]) == len(found["after"]) == report["confirm_pairs"]
     assert (clone / "gate.md").read_text().strip() == summary.strip()  # the summary for the PR comment
