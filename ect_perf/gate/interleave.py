@@ -17,6 +17,7 @@ processes (confirm.py).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -26,7 +27,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from ect_perf.gate.judge import Comparison, Confirmation, screen_factor, worse
+from ect_perf.gate.judge import Comparison, Confirmation, estimate_beyond_screen
 from ect_perf.gate.run_asv import env_dir as asv_env_dir
 from ect_perf.gate.run_asv import load_config_json
 from ect_perf.gate.stats import block_ratios, blocks_detectable_change, blocks_worse_test, row_alpha
@@ -88,7 +89,7 @@ def measure_interleaved(
         return {}, suspects
     work = scratch / "interleaved"
     sources = {side: extract_service(root, commit, work / side) for side, commit in (("base", base), ("head", head))}
-    drive = _Driver(python, root, work, sources, blocks, rounds)
+    drive = functools.partial(_drive, python, root, work, sources, blocks, rounds)
     return confirm_in_looks(suspects, drive, row_alpha(rows_tested) / looks, looks) or ({}, suspects)
 
 
@@ -126,54 +127,48 @@ def worth_a_second_look(row: Comparison, first: Confirmation | None) -> bool:
     """Not significant at the first look, though its estimate is still beyond half the threshold:
     on a noisy host 8 blocks can leave a real change unproven (p = 0.0096 for a -12% change, one block
     of eight reading +10%), and an unchanged row's estimate rarely lies that far out."""
-    if first is None or first.test.significant or first.test.estimate is None:
-        return False
-    return worse(row.better, screen_factor(row.factor), 1.0, first.test.estimate)
+    return first is not None and not first.test.significant and estimate_beyond_screen(row, first.test)
 
 
-class _Driver:
-    """Runs benchmarks/measuring/interleaved.py on some rows: its parsed output, or None if it failed."""
-
-    def __init__(self, python: Path, root: Path, work: Path, sources: dict[str, Path], blocks: int, rounds: int):
-        self.python, self.root, self.work, self.sources = python, root, work, sources
-        self.blocks, self.rounds = blocks, rounds
-
-    def __call__(self, rows: list[Comparison], look: int) -> dict | None:
-        rows_file, out_file = self.work / f"rows-{look}.json", self.work / f"out-{look}.json"
-        rows_file.write_text(json.dumps(sorted({row.benchmark for row in rows})))
-        what = "both revisions' calls in turn" if look == 1 else "a second look"
-        print(
-            f"ect_perf gate: measuring {len(rows)} suspect(s) again, {what} "
-            f"({self.blocks} blocks of up to {self.rounds} rounds, about {ROW_SECONDS} s a suspect)",
-            file=sys.stderr,
-        )
-        env = {**os.environ, "PYTHONPATH": str(self.root)}  # the checkout's benchmarks: what measures stays fixed
-        done = subprocess.run(
-            [
-                str(self.python),
-                "-m",
-                "benchmarks.measuring.interleaved",
-                str(rows_file),
-                str(out_file),
-                "--base",
-                str(self.sources["base"]),
-                "--head",
-                str(self.sources["head"]),
-                "--blocks",
-                str(self.blocks),
-                "--rounds",
-                str(self.rounds),
-                "--seconds",
-                str(ROW_SECONDS),
-            ],
-            cwd=self.work,
-            env=env,
-            stdout=sys.stderr,
-            stderr=subprocess.STDOUT,
-        )
-        if done.returncode != 0 or not out_file.is_file():
-            return None
-        return json.loads(out_file.read_text())
+def _drive(
+    python: Path, root: Path, work: Path, sources: dict[str, Path], blocks: int, rounds: int, rows, look: int
+) -> dict | None:
+    """benchmarks/measuring/interleaved.py run on `rows`: its parsed output, or None if it failed."""
+    rows_file, out_file = work / f"rows-{look}.json", work / f"out-{look}.json"
+    rows_file.write_text(json.dumps(sorted({row.benchmark for row in rows})))
+    what = "both revisions' calls in turn" if look == 1 else "a second look"
+    print(
+        f"ect_perf gate: measuring {len(rows)} suspect(s) again, {what} "
+        f"({blocks} blocks of up to {rounds} rounds, about {ROW_SECONDS} s a suspect)",
+        file=sys.stderr,
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}  # the checkout's benchmarks: what measures stays fixed
+    done = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "benchmarks.measuring.interleaved",
+            str(rows_file),
+            str(out_file),
+            "--base",
+            str(sources["base"]),
+            "--head",
+            str(sources["head"]),
+            "--blocks",
+            str(blocks),
+            "--rounds",
+            str(rounds),
+            "--seconds",
+            str(ROW_SECONDS),
+        ],
+        cwd=work,
+        env=env,
+        stdout=sys.stderr,
+        stderr=subprocess.STDOUT,
+    )
+    if done.returncode != 0 or not out_file.is_file():
+        return None
+    return json.loads(out_file.read_text())
 
 
 def confirmation_of(looks: list[dict], better: str, alpha: float) -> Confirmation | None:

@@ -115,6 +115,11 @@ def screen_factor(factor: float) -> float:
     return 1 + SCREEN_SHARE * (factor - 1)
 
 
+def estimate_beyond_screen(row: Comparison, test: Test) -> bool:
+    """Does measuring again still estimate a change the bad way beyond half the row's threshold?"""
+    return test.estimate is not None and worse(row.better, screen_factor(row.factor), 1.0, test.estimate)
+
+
 def worse(better: str, factor: float, a: float, b: float) -> bool:
     """Is b worse than a by more than the factor?
 
@@ -165,8 +170,7 @@ def confirmed(row: Comparison, confirmation: Confirmation | None) -> Comparison:
     if confirmation is None:  # a run of it failed or did not measure it: never a silent pass
         return replace(row, verdict="failed", reason="could not be measured again (a run failed or skipped it)")
     test = confirmation.test
-    beyond = test.estimate is not None and worse(row.better, screen_factor(row.factor), 1.0, test.estimate)
-    if test.significant and beyond:
+    if test.significant and estimate_beyond_screen(row, test):
         return replace(
             row,
             verdict="regressed",
